@@ -1,0 +1,3 @@
+// STUB: to be written
+#include "common/error.hpp"
+int main() { common::fatal("not written yet"); }

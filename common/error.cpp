@@ -1,0 +1,75 @@
+#include "common/error.hpp"
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace common {
+namespace {
+
+// One fprintf per message, so lines from several processes or threads do not interleave.
+void report(const char* prefix, bool with_errno, int saved_errno, const char* fmt, va_list ap) {
+    char text[1024];
+    vsnprintf(text, sizeof text, fmt, ap);
+    if (with_errno)
+        fprintf(stderr, "%s%s: %s\n", prefix, text, strerror(saved_errno));
+    else
+        fprintf(stderr, "%s%s\n", prefix, text);
+}
+
+const char* program_prefix() {
+    static char prefix[256];
+    snprintf(prefix, sizeof prefix, "%s: ", program_invocation_short_name);
+    return prefix;
+}
+
+}  // namespace
+
+void die(const char* fmt, ...) {
+    int saved = errno;
+    va_list ap;
+    va_start(ap, fmt);
+    report(program_prefix(), true, saved, fmt, ap);
+    va_end(ap);
+    exit(EXIT_FAILURE);
+}
+
+void fatal(const char* fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    report(program_prefix(), false, 0, fmt, ap);
+    va_end(ap);
+    exit(EXIT_FAILURE);
+}
+
+void die_usage(const char* fmt, ...) {
+    char prefix[300];
+    snprintf(prefix, sizeof prefix, "usage: %s ", program_invocation_short_name);
+    va_list ap;
+    va_start(ap, fmt);
+    report(prefix, false, 0, fmt, ap);
+    va_end(ap);
+    exit(2);
+}
+
+void warn(const char* fmt, ...) {
+    int saved = errno;
+    va_list ap;
+    va_start(ap, fmt);
+    report(program_prefix(), true, saved, fmt, ap);
+    va_end(ap);
+    errno = saved;
+}
+
+void note(const char* fmt, ...) {
+    int saved = errno;
+    va_list ap;
+    va_start(ap, fmt);
+    report(program_prefix(), false, 0, fmt, ap);
+    va_end(ap);
+    errno = saved;
+}
+
+}  // namespace common

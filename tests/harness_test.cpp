@@ -1,0 +1,110 @@
+// The harness is what makes every other test honest, so it is tested too: deadlines fire,
+// children and grandchildren die with their Process, output is never lost.
+#include <gtest/gtest-spi.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+
+#include "harness.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using harness::Clock;
+using harness::Process;
+
+TEST(Harness, ReadsLinesAndExitStatus) {
+    Process p("sh", {"-c", "echo one; echo two >&2; printf three; exit 3"});
+    EXPECT_EQ(p.read_line(), "one");
+    EXPECT_EQ(p.read_err_line(), "two");
+    EXPECT_EQ(p.read_line(), "three");  // last line without '\n'
+    EXPECT_EQ(p.read_line(), std::nullopt);
+    auto status = p.wait_exit();
+    ASSERT_TRUE(status);
+    EXPECT_TRUE(harness::exited_with(*status, 3)) << harness::describe_status(*status);
+}
+
+TEST(Harness, ReadLineGivesUpAtTheDeadline) {
+    Process p("sleep", {"30"});
+    auto start = Clock::now();
+    EXPECT_EQ(p.read_line(harness::Deadline(200ms)), std::nullopt);
+    EXPECT_LT(Clock::now() - start, 5s);
+    EXPECT_TRUE(p.running());
+}
+
+TEST(Harness, WriteToAChildThatNeverReadsGivesUp) {
+    Process p("sleep", {"30"});
+    std::string big(1 << 20, 'x');  // far more than a pipe holds
+    auto start = Clock::now();
+    EXPECT_FALSE(p.write_stdin(big, harness::Deadline(200ms)));
+    EXPECT_LT(Clock::now() - start, 5s);
+}
+
+TEST(Harness, StdinRoundTrip) {
+    Process p("cat", {});
+    ASSERT_TRUE(p.write_stdin("hello\nworld\n"));
+    p.close_stdin();
+    EXPECT_EQ(p.read_line(), "hello");
+    EXPECT_EQ(p.read_line(), "world");
+    auto status = p.wait_exit();
+    ASSERT_TRUE(status);
+    EXPECT_TRUE(harness::exited_with(*status, 0));
+}
+
+TEST(Harness, WaitReadyParsesThePort) {
+    Process p("sh", {"-c", "echo noise; echo 'listening on [::]:4242'; exec sleep 30"});
+    EXPECT_EQ(p.wait_ready(), 4242);
+    Process u("sh", {"-c", "echo 'bound to 127.0.0.1:53'; exec sleep 30"});
+    EXPECT_EQ(u.wait_ready(), 53);
+}
+
+TEST(Harness, SetsSocklabBindToLoopback) {
+    Process p("sh", {"-c", "echo \"$SOCKLAB_BIND\""});
+    EXPECT_EQ(p.read_line(), "127.0.0.1");
+    harness::Options v6;
+    v6.bind = "::1";
+    Process q("sh", {"-c", "echo \"$SOCKLAB_BIND\""}, v6);
+    EXPECT_EQ(q.read_line(), "::1");
+}
+
+TEST(Harness, KillsTheWholeProcessGroupAtScopeExit) {
+    int grandchild_pidfd = -1;
+    {
+        Process p("sh", {"-c", "sleep 30 & echo $!; wait"});
+        auto line = p.read_line();
+        ASSERT_TRUE(line);
+        pid_t grandchild = std::stoi(*line);
+        grandchild_pidfd = static_cast<int>(syscall(SYS_pidfd_open, grandchild, 0));
+        ASSERT_GE(grandchild_pidfd, 0);
+    }
+    // A pidfd becomes readable when its process terminates.
+    pollfd pfd{grandchild_pidfd, POLLIN, 0};
+    EXPECT_EQ(poll(&pfd, 1, 5000), 1) << "the grandchild outlived its Process";
+    close(grandchild_pidfd);
+}
+
+TEST(Harness, RunCollectsEverything) {
+    auto r = harness::run("sh", {"-c", "cat; echo err >&2; exit 4"}, "piped input\n");
+    EXPECT_FALSE(r.timed_out);
+    EXPECT_EQ(r.exit_code(), 4);
+    EXPECT_EQ(r.out, "piped input\n");
+    EXPECT_EQ(r.err, "err\n");
+}
+
+TEST(Harness, DescribesSignals) {
+    Process p("sleep", {"30"});
+    p.signal(SIGTERM);
+    auto status = p.wait_exit();
+    ASSERT_TRUE(status);
+    EXPECT_EQ(harness::describe_status(*status), "killed by SIGTERM");
+}
+
+TEST(Harness, BadProgramIsReported) {
+    EXPECT_NONFATAL_FAILURE(Process("/nonexistent/program", {}), "cannot start");
+}
+
+}  // namespace
