@@ -87,6 +87,15 @@ TEST(Harness, KillsTheWholeProcessGroupAtScopeExit) {
     close(grandchild_pidfd);
 }
 
+TEST(Harness, ChildStartsWithOnlyStdinStdoutStderr) {
+    int leaked = dup(2);  // not close-on-exec: a careless runner could leak one like this
+    ASSERT_GE(leaked, 3);
+    auto r = harness::run("sh", {"-c", "ls /proc/self/fd"});
+    close(leaked);
+    // ls itself opens one descriptor (3) to read the directory.
+    EXPECT_EQ(r.out, "0\n1\n2\n3\n");
+}
+
 TEST(Harness, RunCollectsEverything) {
     auto r = harness::run("sh", {"-c", "cat; echo err >&2; exit 4"}, "piped input\n");
     EXPECT_FALSE(r.timed_out);
