@@ -44,10 +44,11 @@ private:
 };
 
 struct Options {
-    std::vector<std::string> env;  // extra "NAME=value" entries (override inherited ones)
+    // Every member has a default, so   Options{.bind = "::1"}   compiles without warnings.
+    std::vector<std::string> env{};  // extra "NAME=value" entries (override inherited ones)
     // SOCKLAB_BIND for servers; empty string: leave unset (the program's own default).
     std::string bind = "127.0.0.1";
-    std::string cwd;  // working directory of the child; empty: inherit
+    std::string cwd{};  // working directory of the child; empty: inherit
 };
 
 // Raw wait status helpers.
