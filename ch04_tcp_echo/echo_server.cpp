@@ -1,3 +1,160 @@
-// STUB: to be written
+// echo_server.cpp — iterative TCP echo server (book ch. 4): one client at a time, every byte
+// it sends comes back, until it closes; then the next client from the listen backlog.
+//
+// usage: echo_server PORT [--chunk N] [--delay-ms D]
+//   --chunk N     echo in pieces of at most N bytes (1..65536), TCP_NODELAY on the client socket
+//   --delay-ms D  with --chunk: pause D milliseconds (0..10000) between two pieces
+//
+// What to observe (stdout, one flushed line per event, N counts clients from 1):
+//     listening on [::]:9190
+//     client 1 connected from [::ffff:127.0.0.1]:40158
+//     client 1 disconnected
+// A second client that connects meanwhile is not refused: the kernel completes its
+// three-way handshake and queues it in the listen backlog, and its bytes wait in its socket's
+// input buffer, until accept() takes it after client 1 has gone.
+// A client that vanishes mid-stream costs one stderr line, e.g.
+//     echo_server: client 3: write: Broken pipe
+// and the server goes on with the next one (SIGPIPE is ignored, so write() fails with EPIPE
+// instead of killing the process).
+// With --chunk 2 --delay-ms 20 a one-line reply reaches the client as many small segments:
+// TCP keeps no message boundaries, and echo_client_naive prints only the first piece.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+
 #include "common/error.hpp"
-int main() { common::fatal("not written yet"); }
+#include "common/fd.hpp"
+#include "common/net.hpp"
+
+namespace {
+
+constexpr size_t kBufSize = 4096;
+constexpr const char* kUsage = "PORT [--chunk N] [--delay-ms D]";
+
+// A whole decimal number in [lo, hi], or exit 2 with the usage line.
+long option_value(const char* text, long lo, long hi) {
+    char* end = nullptr;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || v < lo || v > hi) common::die_usage(kUsage);
+    return v;
+}
+
+// write() may take only part of the buffer (a full socket buffer, a signal): loop until all of
+// it is gone.  Returns false with errno set: EPIPE / ECONNRESET when the client has vanished.
+// This is the loop ch04 teaches; later chapters call the same loop as common::write_all.
+bool write_fully(int fd, const char* data, size_t len) {
+    while (len > 0) {
+        ssize_t n = write(fd, data, len);
+        if (n == -1 && errno == EINTR) continue;
+        if (n == -1) return false;
+        data += n;
+        len -= static_cast<size_t>(n);
+    }
+    return true;
+}
+
+}  // namespace
+
+int main(int argc, char* argv[]) {
+    if (argc < 2) common::die_usage(kUsage);
+    size_t chunk = 0;  // 0: echo whatever one read() returned, in one write()
+    long delay_ms = 0;
+    for (int i = 2; i < argc; i += 2) {
+        if (i + 1 >= argc) common::die_usage(kUsage);
+        if (strcmp(argv[i], "--chunk") == 0)
+            chunk = static_cast<size_t>(option_value(argv[i + 1], 1, 65536));
+        else if (strcmp(argv[i], "--delay-ms") == 0)
+            delay_ms = option_value(argv[i + 1], 0, 10000);
+        else
+            common::die_usage(kUsage);
+    }
+    if (delay_ms > 0 && chunk == 0) common::die_usage(kUsage);  // pauses between what?
+
+    // A client that disconnects while we write must not kill the server: by default the
+    // kernel sends SIGPIPE, whose default action ends the process.  Ignored, write() returns
+    // -1 with errno EPIPE, and we handle it like any other error.
+    if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) common::die("signal");
+
+    common::Fd listen_fd;
+    for (const addrinfo& ai : common::listen_addresses(argv[1], SOCK_STREAM)) {
+        listen_fd.reset(socket(ai.ai_family, ai.ai_socktype, ai.ai_protocol));
+        if (!listen_fd) continue;
+        int on = 1, off = 0;
+        // SO_REUSEADDR: restart at once, even while old connections sit in TIME_WAIT.
+        setsockopt(listen_fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+        // [::] with IPV6_V6ONLY off accepts IPv4 clients too (as ::ffff:a.b.c.d).
+        if (ai.ai_family == AF_INET6)
+            setsockopt(listen_fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+        if (bind(listen_fd.get(), ai.ai_addr, ai.ai_addrlen) == 0) break;
+        listen_fd.reset();
+    }
+    if (!listen_fd) common::die("bind to port %s", argv[1]);
+    if (listen(listen_fd.get(), SOMAXCONN) == -1) common::die("listen");
+    common::print_ready("listening on", listen_fd.get());
+
+    // Iterative: the loop below serves one client to the end before it accepts the next.
+    for (unsigned long client = 0;;) {
+        sockaddr_storage addr{};
+        socklen_t addr_len = sizeof addr;
+        // listen_fd only ever accepts; each accepted connection gets its own descriptor.
+        common::Fd client_fd(
+            accept(listen_fd.get(), reinterpret_cast<sockaddr*>(&addr), &addr_len));
+        if (!client_fd) {
+            if (errno == EINTR) continue;
+            // A connection reset while it waited in the backlog: skip it, serve the next.
+            if (errno == ECONNABORTED || errno == EPROTO) {
+                common::warn("accept");
+                continue;
+            }
+            common::die("accept");  // EMFILE, ENOMEM, ...: retrying at once would only spin
+        }
+        ++client;
+        printf("client %lu connected from %s\n", client,
+               common::to_string(reinterpret_cast<sockaddr*>(&addr)).c_str());
+        fflush(stdout);
+
+        if (chunk > 0) {
+            // Nagle's algorithm would hold a small piece back until the previous one is
+            // acknowledged and then send several together; NODELAY sends each piece at once.
+            int on = 1;
+            if (setsockopt(client_fd.get(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) == -1)
+                common::warn("client %lu: setsockopt TCP_NODELAY", client);
+        }
+
+        char buf[kBufSize];
+        for (;;) {
+            ssize_t n = read(client_fd.get(), buf, sizeof buf);
+            if (n == -1 && errno == EINTR) continue;
+            if (n == -1) {  // ECONNRESET: the client reset the connection
+                common::warn("client %lu: read", client);
+                break;
+            }
+            if (n == 0) break;  // end of stream: the client closed its side
+            size_t piece = chunk > 0 ? chunk : static_cast<size_t>(n);
+            bool ok = true;
+            for (size_t off = 0; ok && off < static_cast<size_t>(n); off += piece) {
+                if (off > 0 && delay_ms > 0)
+                    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+                ok = write_fully(client_fd.get(), buf + off,
+                                 std::min(piece, static_cast<size_t>(n) - off));
+            }
+            if (!ok) {
+                common::warn("client %lu: write", client);
+                break;
+            }
+        }
+        printf("client %lu disconnected\n", client);
+        fflush(stdout);
+    }  // client_fd is closed here, before the next accept()
+}

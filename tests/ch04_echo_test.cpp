@@ -1,2 +1,717 @@
-// STUB
+// ch04 — the TCP echo server and clients (book ch. 4–5), run as real processes over loopback.
+//
+// What these tests prove: every byte comes back (1 byte, 1,000 lines, a 3 MiB line, 1 MiB of
+// every byte value), also with peers we did not write (socat as client and as server); the
+// server is iterative (client 2 waits in the backlog until client 1 is done); it survives
+// clients that vanish mid-transfer; it restarts at once on a port held by TIME_WAIT
+// (SO_REUSEADDR); TCP keeps no message boundaries (--chunk cuts the naive client's message,
+// echo_client prints it whole); descriptors are used as the chapter says; and bad usage,
+// bad ports, unknown hosts and refused connections give one line and the right exit status.
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/net.hpp"
+#include "harness.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using harness::Deadline;
+using harness::Process;
+
+const std::string kMsg = "Message from server: ";
+
+// 127.0.0.1:PORT.  (Filled in field by field: GCC 12's -Wextra warns about designated
+// initializers that leave out sin_zero.)
+sockaddr_in loopback(int port) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return addr;
+}
+
+// LeakSanitizer (asan build) cannot run under ptrace, so programs traced by strace go without.
+harness::Options without_leak_check() {
+    harness::Options options;
+    options.env = {"ASAN_OPTIONS=detect_leaks=0"};
+    return options;
+}
+
+// "127.0.0.1:40158": our end of a connection, as the server logs it.
+std::string local_address(int fd) {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == -1) return "?";
+    return common::to_string(reinterpret_cast<sockaddr*>(&addr));
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+    std::vector<std::string> lines;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);)
+        lines.push_back(line);
+    return lines;
+}
+
+// Sends PAYLOAD from a second thread while this one receives, then half-closes and reads
+// to end of stream.  (Sending all of it first could deadlock: once our input buffer and the
+// server's output buffer are full, the server blocks in write() and stops reading.)
+std::string echo_through(int fd, const std::string& payload, bool* closed) {
+    bool sent = false;
+    std::thread sender([&] {
+        sent = harness::send_all(fd, payload);
+        shutdown(fd, SHUT_WR);
+    });
+    std::string got = harness::recv_until_eof(fd, Deadline(30s), closed);
+    sender.join();
+    EXPECT_TRUE(sent) << "could not send the payload";
+    return got;
+}
+
+// First offset where A and B differ (for a readable failure instead of a 1 MiB dump).
+std::string first_difference(const std::string& a, const std::string& b) {
+    size_t i = 0;
+    while (i < a.size() && i < b.size() && a[i] == b[i])
+        ++i;
+    return "sizes " + std::to_string(a.size()) + " and " + std::to_string(b.size()) +
+           ", first difference at offset " + std::to_string(i);
+}
+
+// Does a TIME_WAIT (state 06) connection with local port PORT exist?  /proc/net/tcp lists
+// "sl local_address rem_address st ...", the address as hex "0100007F:A11F".
+bool time_wait_on_port(int port) {
+    char suffix[8];
+    snprintf(suffix, sizeof suffix, ":%04X", port);
+    for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+        std::ifstream in(table);
+        std::string line;
+        std::getline(in, line);  // header
+        while (std::getline(in, line)) {
+            std::istringstream fields(line);
+            std::string sl, local, remote, state;
+            fields >> sl >> local >> remote >> state;
+            if (state == "06" && local.size() > 5 && local.ends_with(suffix)) return true;
+        }
+    }
+    return false;
+}
+
+// A TCP port on 127.0.0.1 that refuses connections: bound, never listen()ed, kept open so no
+// one else can take it while the test runs.
+common::Fd reserve_refusing_port(int* port) {
+    common::Fd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in addr = loopback(0);
+    if (!fd || bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == -1) return {};
+    socklen_t len = sizeof addr;
+    getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len);
+    *port = ntohs(addr.sin_port);
+    return fd;
+}
+
+std::string numbered_lines(int n) {
+    std::string text;
+    for (int i = 1; i <= n; ++i)
+        text += "line " + std::to_string(i) + " " + std::string(static_cast<size_t>(i % 97), 'x') +
+                "\n";
+    return text;
+}
+
+// ---- Echo, byte for byte ----------------------------------------------------------------
+
+TEST(Ch04Echo, OneByteIsEchoedAndTheClientIsLogged) {
+    Process server(PROG_echo_server, {"0"});
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    EXPECT_EQ(server.out(), "listening on 127.0.0.1:" + std::to_string(port) + "\n");
+
+    common::Fd fd = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(fd) << strerror(errno);
+    ASSERT_TRUE(harness::send_all(fd.get(), "x"));
+    EXPECT_EQ(harness::recv_exact(fd.get(), 1), "x");
+    EXPECT_EQ(server.read_line(), "client 1 connected from " + local_address(fd.get()));
+    fd.reset();
+    EXPECT_EQ(server.read_line(), "client 1 disconnected");
+    EXPECT_TRUE(server.running());
+}
+
+TEST(Ch04Echo, ThousandLinesThroughEchoClientComeBackInOrder) {
+    Process server(PROG_echo_server, {"0"});
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    std::string input = numbered_lines(1000);
+    std::string expected;
+    for (const std::string& line : lines_of(input))
+        expected += kMsg + line + "\n";
+
+    auto r = harness::run(PROG_echo_client, {"127.0.0.1", std::to_string(port)}, input);
+    EXPECT_EQ(r.exit_code(), 0) << r.err;
+    EXPECT_EQ(lines_of(r.out).size(), 1000u);
+    EXPECT_TRUE(r.out == expected) << first_difference(r.out, expected);
+}
+
+TEST(Ch04Echo, ThreeMiBLineThroughEchoClientComesBackWhole) {
+    Process server(PROG_echo_server, {"0"});
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    std::string line(3 << 20, 'a');  // far more than one read(), and than the socket buffers
+    for (size_t i = 0; i < line.size(); ++i)
+        line[i] = static_cast<char>('a' + i * 7 % 26);
+
+    auto r = harness::run(PROG_echo_client, {"127.0.0.1", std::to_string(port)}, line + "\n",
+                          Deadline(60s));
+    EXPECT_EQ(r.exit_code(), 0) << r.err;
+    std::string expected = kMsg + line + "\n";
+    EXPECT_TRUE(r.out == expected) << first_difference(r.out, expected);
+}
+
+TEST(Ch04Echo, OneMiBRandomPayloadIsEchoedByteExact) {
+    Process server(PROG_echo_server, {"0"});
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    common::Fd fd = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(fd) << strerror(errno);
+
+    std::string payload = harness::random_bytes(1 << 20, 4);  // every byte value, '\0' too
+    bool closed = false;
+    std::string got = echo_through(fd.get(), payload, &closed);
+    EXPECT_TRUE(closed) << "the server did not close after our half-close";
+    EXPECT_TRUE(got == payload) << first_difference(got, payload);
+    EXPECT_TRUE(server.wait_for_line("client 1 disconnected"));
+}
+
+// ---- Peers we did not write ---------------------------------------------------------------
+
+TEST(Ch04Echo, SocatClientGetsOneMiBEchoedByteExact) {
+    SOCKLAB_REQUIRE_TOOL("socat");
+    Process server(PROG_echo_server, {"0"});
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+
+    // socat copies its stdin to the connection and the connection to its stdout.  At end of
+    // stdin it half-closes (shutdown(SHUT_WR), the default for sockets) and then waits at
+    // most -t seconds (default 0.5) for the other direction to end: our server closes once
+    // it has echoed everything, so -t 30 only bounds a hang.
+    Process socat("socat", {"-t", "30", "-", "TCP:127.0.0.1:" + std::to_string(port)});
+    std::string payload = harness::random_bytes(1 << 20, 5);
+    ASSERT_TRUE(socat.write_stdin(payload, Deadline(30s)));  // reads socat's stdout meanwhile
+    socat.close_stdin();
+    auto status = socat.finish(Deadline(30s));
+    ASSERT_TRUE(status) << "socat did not finish";
+    EXPECT_TRUE(harness::exited_with(*status, 0)) << socat.err();
+    EXPECT_TRUE(socat.out() == payload) << first_difference(socat.out(), payload);
+}
+
+TEST(Ch04Echo, EchoClientWorksAgainstSocatAsTheServer) {
+    SOCKLAB_REQUIRE_TOOL("socat");
+    // socat 1.7.4 with -d -d logs the port the kernel chose for TCP-LISTEN:0 on stderr:
+    //     2026/11/25 03:13:31 socat[5189] N listening on AF=2 127.0.0.1:37569
+    // PIPE is an unnamed pipe: what socat writes into it comes back out, an echo.
+    Process socat("socat", {"-d", "-d", "TCP-LISTEN:0,bind=127.0.0.1,reuseaddr", "PIPE"});
+    int port = 0;
+    while (auto line = socat.read_err_line()) {
+        auto at = line->find("listening on AF=2 127.0.0.1:");
+        if (at == std::string::npos) continue;
+        port = std::stoi(line->substr(line->rfind(':') + 1));
+        break;
+    }
+    ASSERT_GT(port, 0) << "socat did not log its port:\n" << socat.err();
+
+    std::string input = numbered_lines(50) + std::string(5000, 'z') + "\n";
+    std::string expected;
+    for (const std::string& line : lines_of(input))
+        expected += kMsg + line + "\n";
+    auto r = harness::run(PROG_echo_client, {"127.0.0.1", std::to_string(port)}, input);
+    EXPECT_EQ(r.exit_code(), 0) << r.err;
+    EXPECT_TRUE(r.out == expected) << first_difference(r.out, expected);
+}
+
+// ---- An iterative server -------------------------------------------------------------------
+
+TEST(Ch04Echo, IterativeServerMakesClientTwoWaitUntilClientOneIsDone) {
+    Process server(PROG_echo_server, {"0"});
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+
+    common::Fd one = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(one) << strerror(errno);
+    ASSERT_TRUE(harness::send_all(one.get(), "one\n"));
+    ASSERT_EQ(harness::recv_exact(one.get(), 4), "one\n");
+    ASSERT_EQ(server.read_line(), "client 1 connected from " + local_address(one.get()));
+
+    // Client 2's connect() succeeds at once: the kernel completes the three-way handshake and
+    // queues the connection in the listen backlog; accept() has not been called for it.
+    Process two(PROG_echo_client, {"127.0.0.1", std::to_string(port)});
+    auto note = two.read_err_line();
+    ASSERT_TRUE(note && note->starts_with("echo_client: connected to ")) << two.err();
+    ASSERT_TRUE(two.write_stdin("two\n"));
+
+    // While client 1 stays connected, nothing happens for client 2: no accept, no echo.
+    // (A concurrent server would log and echo within milliseconds.)
+    EXPECT_EQ(server.read_line(Deadline(300ms)), std::nullopt) << server.out();
+    EXPECT_EQ(two.read_line(Deadline(300ms)), std::nullopt);
+    // ...and client 1 is still served.
+    ASSERT_TRUE(harness::send_all(one.get(), "still here\n"));
+    EXPECT_EQ(harness::recv_exact(one.get(), 11), "still here\n");
+
+    one.reset();  // client 1 leaves: now the server accepts client 2
+    EXPECT_EQ(server.read_line(), "client 1 disconnected");
+    auto connected = server.read_line();
+    ASSERT_TRUE(connected);
+    EXPECT_TRUE(connected->starts_with("client 2 connected from 127.0.0.1:")) << *connected;
+    // Client 2's "two\n" waited in its socket's input buffer all along.
+    EXPECT_EQ(two.read_line(), kMsg + "two");
+    two.close_stdin();
+    auto status = two.finish();
+    ASSERT_TRUE(status);
+    EXPECT_TRUE(harness::exited_with(*status, 0)) << two.err();
+    EXPECT_EQ(server.read_line(), "client 2 disconnected");
+}
+
+// ---- Faults: vanishing clients, restart ----------------------------------------------------
+
+TEST(Ch04Echo, ServerSurvivesTwentyClientsKilledMidTransfer) {
+    Process server(PROG_echo_server, {"0"});
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+
+    std::vector<int> reset_clients;
+    for (int client = 1; client <= 20; ++client) {
+        if (client % 2 == 1) {
+            // A raw client sends 64 KiB, waits until the echo has started, then resets the
+            // connection: SO_LINGER {on, 0 s} makes close() send RST instead of FIN.
+            common::Fd fd = harness::connect_tcp("127.0.0.1", port);
+            ASSERT_TRUE(fd) << strerror(errno);
+            ASSERT_TRUE(harness::send_all(fd.get(), harness::random_bytes(64 << 10, client)));
+            pollfd p{fd.get(), POLLIN, 0};
+            ASSERT_EQ(poll(&p, 1, Deadline().ms_left()), 1) << "no echo from the server";
+            linger abort{.l_onoff = 1, .l_linger = 0};
+            ASSERT_EQ(setsockopt(fd.get(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort), 0);
+            fd.reset();
+            reset_clients.push_back(client);
+        } else {
+            // echo_client killed with SIGKILL halfway through 1,000 lines.
+            Process c(PROG_echo_client, {"127.0.0.1", std::to_string(port)});
+            ASSERT_TRUE(c.write_stdin(numbered_lines(1000)));
+            auto first = c.read_line();
+            ASSERT_TRUE(first && first->starts_with(kMsg)) << c.err();
+            c.signal(SIGKILL);
+            ASSERT_TRUE(c.wait_exit());
+        }
+        std::string done = "client " + std::to_string(client) + " disconnected";
+        ASSERT_TRUE(server.wait_for_line(done)) << "server stdout:\n" << server.out();
+    }
+
+    // Still serving, byte-exact.
+    common::Fd fd = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(fd) << strerror(errno);
+    std::string payload = harness::random_bytes(256 << 10, 99);
+    bool closed = false;
+    std::string got = echo_through(fd.get(), payload, &closed);
+    EXPECT_TRUE(closed);
+    EXPECT_TRUE(got == payload) << first_difference(got, payload);
+    EXPECT_TRUE(server.wait_for_line("client 21 disconnected"));
+    EXPECT_TRUE(server.running());
+
+    // Each reset cost exactly one stderr line, e.g.
+    //     echo_server: client 3: read: Connection reset by peer
+    server.signal(SIGTERM);
+    ASSERT_TRUE(server.finish());
+    std::regex warning(R"(echo_server: client (\d+): (read|write): .+)");
+    std::vector<int> warned;
+    for (const std::string& line : lines_of(server.err())) {
+        std::smatch m;
+        ASSERT_TRUE(std::regex_match(line, m, warning)) << line;
+        warned.push_back(std::stoi(m[1]));
+    }
+    for (int client : reset_clients)
+        EXPECT_EQ(std::count(warned.begin(), warned.end(), client), 1) << "client " << client;
+}
+
+TEST(Ch04Echo, ServerSurvivesWritingToAClientThatHasClosed) {
+    // The SIGPIPE case.  While the server is busy with client 1, client 2 connects, sends
+    // 64 KiB and close()s at once: its input buffer is empty, so close() sends FIN, and the
+    // 64 KiB still queued in its output buffer are delivered first.  When the server gets to
+    // client 2 it reads those bytes and echoes them; client 2's kernel answers the first echo
+    // with RST (the socket is gone), and the server's next write() fails with EPIPE, which
+    // raises SIGPIPE: without SIG_IGN the server would die here.
+    Process server(PROG_echo_server, {"0"});
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    common::Fd one = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(one) << strerror(errno);
+    ASSERT_TRUE(harness::send_all(one.get(), "1"));
+    ASSERT_EQ(harness::recv_exact(one.get(), 1), "1");
+
+    common::Fd two = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(two) << strerror(errno);
+    ASSERT_TRUE(harness::send_all(two.get(), harness::random_bytes(64 << 10, 2)));
+    two.reset();
+    one.reset();
+
+    ASSERT_TRUE(server.wait_for_line("client 2 connected"));
+    ASSERT_TRUE(server.wait_for_line("client 2 disconnected")) << server.err();
+    auto warning = server.read_err_line();
+    ASSERT_TRUE(warning);
+    EXPECT_EQ(*warning, "echo_server: client 2: write: Broken pipe");
+
+    common::Fd three = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(three) << strerror(errno);
+    ASSERT_TRUE(harness::send_all(three.get(), "still alive\n"));
+    EXPECT_EQ(harness::recv_exact(three.get(), 12), "still alive\n");
+    EXPECT_TRUE(server.running());
+}
+
+TEST(Ch04Echo, RestartsAtOnceOnThePortItsOldConnectionHoldsInTimeWait) {
+    int port = 0;
+    {
+        Process server(PROG_echo_server, {"0"});
+        port = server.wait_ready();
+        ASSERT_GT(port, 0);
+        common::Fd fd = harness::connect_tcp("127.0.0.1", port);
+        ASSERT_TRUE(fd) << strerror(errno);
+        ASSERT_TRUE(harness::send_all(fd.get(), "ping\n"));
+        ASSERT_EQ(harness::recv_exact(fd.get(), 5), "ping\n");
+        // The server's side closes first (its process dies: the kernel sends FIN) ...
+        server.signal(SIGKILL);
+        ASSERT_TRUE(server.wait_exit());
+        bool closed = false;
+        harness::recv_until_eof(fd.get(), Deadline(), &closed);
+        ASSERT_TRUE(closed);
+        // ... then ours: the server's side did the active close, so it ends in TIME_WAIT,
+        // still holding local port PORT, for 60 s.
+    }
+    Deadline deadline;
+    while (!time_wait_on_port(port) && !deadline.expired())
+        poll(nullptr, 0, 10);
+    ASSERT_TRUE(time_wait_on_port(port)) << "no TIME_WAIT connection on port " << port;
+
+    // Without SO_REUSEADDR the port cannot be bound now ...
+    common::Fd probe(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in addr = loopback(port);
+    EXPECT_EQ(bind(probe.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), -1);
+    EXPECT_EQ(errno, EADDRINUSE) << strerror(errno);
+    probe.reset();
+
+    // ... but echo_server, which sets it, starts at once on the same port and serves.
+    Process again(PROG_echo_server, {std::to_string(port)});
+    EXPECT_EQ(again.wait_ready(), port) << again.err();
+    common::Fd fd = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(fd) << strerror(errno);
+    ASSERT_TRUE(harness::send_all(fd.get(), "pong\n"));
+    EXPECT_EQ(harness::recv_exact(fd.get(), 5), "pong\n");
+}
+
+// ---- No message boundaries -------------------------------------------------------------------
+
+TEST(Ch04Echo, ChunkedEchoCutsTheNaiveClientsMessageButNotEchoClients) {
+    Process server(PROG_echo_server, {"0", "--chunk", "2", "--delay-ms", "20"});
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    const std::string line = "TCP keeps no message boundaries";  // 32 bytes: 16 pieces, ~300 ms
+
+    // One send() by us, several recv()s needed: the pieces arrive separately.
+    {
+        common::Fd fd = harness::connect_tcp("127.0.0.1", port);
+        ASSERT_TRUE(fd) << strerror(errno);
+        ASSERT_TRUE(harness::send_all(fd.get(), line + "\n"));
+        std::string got;
+        int reads = 0;
+        while (got.size() < line.size() + 1) {
+            auto piece = harness::recv_exact(fd.get(), 1);  // wait for data ...
+            ASSERT_TRUE(piece) << "echo incomplete: " << got;
+            got += *piece;
+            char buf[64];  // ... then take all that is there
+            ssize_t n = recv(fd.get(), buf, sizeof buf, MSG_DONTWAIT);
+            if (n > 0) got.append(buf, static_cast<size_t>(n));
+            ++reads;
+        }
+        EXPECT_EQ(got, line + "\n");
+        EXPECT_GT(reads, 1);
+    }
+
+    auto naive =
+        harness::run(PROG_echo_client_naive, {"127.0.0.1", std::to_string(port)}, line + "\n");
+    EXPECT_EQ(naive.exit_code(), 0) << naive.err;
+    ASSERT_TRUE(naive.out.starts_with(kMsg)) << naive.out;
+    std::string printed = naive.out.substr(kMsg.size());
+    EXPECT_LT(printed.size(), line.size()) << "the naive client printed it whole: " << printed;
+    EXPECT_TRUE(line.starts_with(printed)) << printed;
+
+    auto good = harness::run(PROG_echo_client, {"127.0.0.1", std::to_string(port)}, line + "\n");
+    EXPECT_EQ(good.exit_code(), 0) << good.err;
+    EXPECT_EQ(good.out, kMsg + line + "\n");
+}
+
+// ---- Lesson checks: descriptors and addresses -----------------------------------------------
+
+// strace lines "name(fd, ...) = result" for the calls we care about.
+struct Call {
+    std::string name;
+    int fd;
+    std::string result;
+};
+std::vector<Call> parse_strace(const std::string& text) {
+    std::vector<Call> calls;
+    std::regex call(R"(^(\w+)\((-?\d+)?.*\)\s+=\s+(-?\d+).*$)");
+    for (const std::string& line : lines_of(text)) {
+        std::smatch m;
+        if (std::regex_match(line, m, call))
+            calls.push_back({m[1], m[2].matched ? std::stoi(m[2]) : -1, m[3]});
+    }
+    return calls;
+}
+
+TEST(Ch04Echo, ServerTalksOnTheAcceptedDescriptorNeverOnTheListeningOne) {
+    SOCKLAB_REQUIRE_TOOL("strace");
+    // strace writes its trace to stderr, mixed with the server's own.
+    Process server(
+        "strace",
+        {"-e", "trace=socket,bind,listen,accept,accept4,read,write", PROG_echo_server, "0"},
+        without_leak_check());
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    common::Fd fd = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(fd) << strerror(errno);
+    ASSERT_TRUE(harness::send_all(fd.get(), "abc"));
+    ASSERT_EQ(harness::recv_exact(fd.get(), 3), "abc");
+    fd.reset();
+    ASSERT_TRUE(server.wait_for_line("client 1 disconnected"));
+    // strace prints a call when it returns, so wait for the trace of that very line.
+    while (auto line = server.read_err_line())
+        if (line->find("client 1 disconnected") != std::string::npos) break;
+
+    // The listening socket is the one listen() was called on; getaddrinfo()'s own sockets
+    // (netlink, ...) come and go before it.
+    std::vector<Call> calls = parse_strace(server.err());
+    auto listen_call =
+        std::find_if(calls.begin(), calls.end(), [](const Call& c) { return c.name == "listen"; });
+    ASSERT_NE(listen_call, calls.end()) << server.err();
+    const int listen_fd = listen_call->fd;
+    EXPECT_EQ(listen_call->result, "0");
+    auto bind_call = std::find_if(std::make_reverse_iterator(listen_call), calls.rend(),
+                                  [](const Call& c) { return c.name == "bind"; });
+    ASSERT_NE(bind_call, calls.rend());
+    EXPECT_EQ(bind_call->fd, listen_fd) << "bind() and listen() on one socket";
+
+    int client_fd = -1;
+    bool read_client = false, wrote_client = false;
+    for (auto c = listen_call + 1; c != calls.end(); ++c) {
+        if (c->name == "accept" || c->name == "accept4") {
+            EXPECT_EQ(c->fd, listen_fd) << "accept() on the listening socket";
+            client_fd = std::stoi(c->result);
+        }
+        if (c->name == "read" || c->name == "write") {
+            EXPECT_NE(c->fd, listen_fd) << c->name << " on the listening socket";
+            if (c->fd == client_fd && c->name == "read") read_client = true;
+            if (c->fd == client_fd && c->name == "write") wrote_client = true;
+        }
+    }
+    EXPECT_GE(client_fd, 3);
+    EXPECT_NE(client_fd, listen_fd) << "accept() returns a new descriptor";
+    EXPECT_TRUE(read_client && wrote_client) << server.err();
+}
+
+TEST(Ch04Echo, ClientGetsItsAddressAtConnectWithoutCallingBind) {
+    SOCKLAB_REQUIRE_TOOL("strace");
+    Process server(PROG_echo_server, {"0"});
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    harness::TempDir dir;
+    auto r = harness::run("strace",
+                          {"-o", dir.file("trace"), "-e", "trace=%network", PROG_echo_client,
+                           "127.0.0.1", std::to_string(port)},
+                          "hi\n", Deadline(), without_leak_check());
+    ASSERT_EQ(r.exit_code(), 0) << r.err;
+    EXPECT_EQ(r.out, kMsg + "hi\n");
+
+    bool connected = false;
+    for (const Call& c : parse_strace(harness::read_file(dir.file("trace")))) {
+        EXPECT_NE(c.name, "bind") << "the client must not bind";
+        if (c.name == "connect" && c.result == "0") connected = true;
+    }
+    EXPECT_TRUE(connected);
+    // Yet the socket had an address: the one the server saw.
+    auto logged = server.read_line();
+    ASSERT_TRUE(logged && logged->starts_with("client 1 connected from ")) << server.out();
+    std::string from = logged->substr(std::string("client 1 connected from ").size());
+    EXPECT_NE(r.err.find("echo_client: connected to 127.0.0.1:" + std::to_string(port) + " from " +
+                         from + "\n"),
+              std::string::npos)
+        << r.err;
+}
+
+TEST(Ch04Echo, Ipv6ServerOnLoopbackAndEchoClient) {
+    harness::Options v6;
+    v6.bind = "::1";
+    Process server(PROG_echo_server, {"0"}, v6);
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    EXPECT_EQ(server.out(), "listening on [::1]:" + std::to_string(port) + "\n");
+    auto r = harness::run(PROG_echo_client, {"::1", std::to_string(port)}, "hello over IPv6\n");
+    EXPECT_EQ(r.exit_code(), 0) << r.err;
+    EXPECT_EQ(r.out, kMsg + "hello over IPv6\n");
+    auto logged = server.read_line();
+    ASSERT_TRUE(logged);
+    EXPECT_TRUE(logged->starts_with("client 1 connected from [::1]:")) << *logged;
+}
+
+// ---- The client's end of input, q/Q, a server that closes early --------------------------
+
+TEST(Ch04Echo, EndOfInputWithoutQuitExitsZeroAfterAllReplies) {
+    Process server(PROG_echo_server, {"0"});
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    // The last line has no '\n': it is still sent (with one) and echoed.
+    auto r = harness::run(PROG_echo_client, {"127.0.0.1", std::to_string(port)},
+                          "first\nsecond\nno newline at the end");
+    EXPECT_EQ(r.exit_code(), 0) << r.err;
+    EXPECT_EQ(r.out, kMsg + "first\n" + kMsg + "second\n" + kMsg + "no newline at the end\n");
+    EXPECT_TRUE(server.wait_for_line("client 1 disconnected"));
+}
+
+TEST(Ch04Echo, UpperOrLowerCaseQQuitsAndSendsNothingAfter) {
+    Process server(PROG_echo_server, {"0"});
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    for (const char* quit : {"Q", "q"}) {
+        auto r = harness::run(PROG_echo_client, {"127.0.0.1", std::to_string(port)},
+                              std::string("before\n") + quit + "\nafter\n");
+        EXPECT_EQ(r.exit_code(), 0) << r.err;
+        EXPECT_EQ(r.out, kMsg + "before\n") << "quit line " << quit;
+    }
+    auto naive =
+        harness::run(PROG_echo_client_naive, {"127.0.0.1", std::to_string(port)}, "Q\nafter\n");
+    EXPECT_EQ(naive.exit_code(), 0) << naive.err;
+    EXPECT_EQ(naive.out, "");
+}
+
+TEST(Ch04Echo, EchoClientReportsAServerThatClosesBeforeTheWholeEcho) {
+    // The test is the server: it echoes 3 of 12 bytes and closes.
+    common::Fd listener(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in addr = loopback(0);
+    ASSERT_EQ(bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    ASSERT_EQ(listen(listener.get(), 1), 0);
+    socklen_t len = sizeof addr;
+    getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len);
+
+    Process client(PROG_echo_client, {"127.0.0.1", std::to_string(ntohs(addr.sin_port))});
+    pollfd p{listener.get(), POLLIN, 0};
+    ASSERT_EQ(poll(&p, 1, Deadline().ms_left()), 1) << "the client did not connect";
+    common::Fd conn(accept(listener.get(), nullptr, nullptr));
+    ASSERT_TRUE(conn);
+    ASSERT_TRUE(client.write_stdin("hello world\n"));
+    ASSERT_EQ(harness::recv_exact(conn.get(), 12), "hello world\n");
+    ASSERT_TRUE(harness::send_all(conn.get(), "hel"));
+    conn.reset();
+
+    auto status = client.finish();
+    ASSERT_TRUE(status);
+    EXPECT_TRUE(harness::exited_with(*status, 1)) << harness::describe_status(*status);
+    EXPECT_EQ(client.out(), "");
+    auto err = lines_of(client.err());
+    ASSERT_FALSE(err.empty());
+    EXPECT_EQ(err.back(),
+              "echo_client: server closed the connection after 3 of 12 bytes of the echo");
+}
+
+// ---- Bad usage and faults: one line, the right exit status ---------------------------------
+
+TEST(Ch04Echo, ServerRejectsBadUsageWithExitTwo) {
+    const std::string usage = "usage: echo_server PORT [--chunk N] [--delay-ms D]\n";
+    std::vector<std::vector<std::string>> cases = {
+        {},
+        {"0", "extra"},
+        {"0", "--chunk"},
+        {"0", "--chunk", "0"},
+        {"0", "--chunk", "abc"},
+        {"0", "--chunk", "2x"},
+        {"0", "--chunk", "99999999999999999999"},
+        {"0", "--chunk", "2", "--delay-ms", "-1"},
+        {"0", "--delay-ms", "20"},  // a pause between pieces needs --chunk
+        {"0", "--bogus", "1"},
+    };
+    for (const auto& args : cases) {
+        auto r = harness::run(PROG_echo_server, args);
+        std::string shown = "echo_server";
+        for (const auto& a : args)
+            shown += " " + a;
+        EXPECT_EQ(r.exit_code(), 2) << shown;
+        EXPECT_EQ(r.err, usage) << shown;
+        EXPECT_EQ(r.out, "") << shown;
+    }
+}
+
+TEST(Ch04Echo, ClientsRejectBadUsageWithExitTwo) {
+    for (const char* prog : {PROG_echo_client, PROG_echo_client_naive}) {
+        std::string name = std::string(prog).substr(std::string(prog).rfind('/') + 1);
+        std::vector<std::vector<std::string>> cases = {
+            {}, {"127.0.0.1"}, {"127.0.0.1", "9190", "extra"}};
+        for (const auto& args : cases) {
+            auto r = harness::run(prog, args);
+            EXPECT_EQ(r.exit_code(), 2) << name << " with " << args.size() << " args";
+            EXPECT_EQ(r.err, "usage: " + name + " HOST PORT\n");
+        }
+    }
+}
+
+TEST(Ch04Echo, BadPortGivesOneLineAndExitTwo) {
+    struct Case {
+        const char* prog;
+        std::vector<std::string> args;
+    };
+    std::vector<Case> cases = {
+        {PROG_echo_server, {"abc"}},
+        {PROG_echo_server, {"70000"}},
+        {PROG_echo_client, {"127.0.0.1", "abc"}},
+        {PROG_echo_client, {"127.0.0.1", "70000"}},
+        {PROG_echo_client_naive, {"127.0.0.1", "70000"}},
+    };
+    for (const auto& c : cases) {
+        auto r = harness::run(c.prog, c.args);
+        EXPECT_EQ(r.exit_code(), 2) << c.prog << " " << c.args.back();
+        EXPECT_EQ(lines_of(r.err).size(), 1u) << r.err;
+        EXPECT_NE(r.err.find(": invalid port '" + c.args.back() + "'"), std::string::npos) << r.err;
+    }
+}
+
+TEST(Ch04Echo, UnknownHostGivesOneLineAndExitOne) {
+    for (const char* prog : {PROG_echo_client, PROG_echo_client_naive}) {
+        auto r = harness::run(prog, {"nosuch.invalid", "9190"});
+        EXPECT_EQ(r.exit_code(), 1) << prog;
+        EXPECT_EQ(lines_of(r.err).size(), 1u) << r.err;
+        EXPECT_NE(r.err.find(": cannot resolve 'nosuch.invalid': "), std::string::npos) << r.err;
+    }
+}
+
+TEST(Ch04Echo, RefusedConnectionGivesOneLineAndExitOne) {
+    int port = 0;
+    common::Fd reserved = reserve_refusing_port(&port);
+    ASSERT_TRUE(reserved) << strerror(errno);
+    for (const char* prog : {PROG_echo_client, PROG_echo_client_naive}) {
+        std::string name = std::string(prog).substr(std::string(prog).rfind('/') + 1);
+        // (No stdin data: the client exits at once, and writing to its closed stdin would
+        // raise SIGPIPE in this test process.)
+        auto r = harness::run(prog, {"127.0.0.1", std::to_string(port)});
+        EXPECT_EQ(r.exit_code(), 1) << name;
+        EXPECT_EQ(r.err, name + ": connect to 127.0.0.1 port " + std::to_string(port) +
+                             ": Connection refused\n");
+        EXPECT_EQ(r.out, "");
+    }
+}
+
+}  // namespace

@@ -1,2 +1,598 @@
-// STUB
+// ch04 — the calculator protocol (book ch. 5, op_server / op_client).
+//
+// The wire format (README.op.md): request = count byte N | N x int32 big-endian | operator
+// byte; reply = status byte (0 ok, 1 bad count, 2 unknown operator, 3 overflow) | int32
+// big-endian.  The tests build requests and expected replies byte by byte themselves and
+// compute expected results with their own 64-bit reference, never with the code under test.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <limits>
+#include <numeric>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "harness.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using harness::Process;
+
+constexpr int32_t kMin = std::numeric_limits<int32_t>::min();
+constexpr int32_t kMax = std::numeric_limits<int32_t>::max();
+
+// ---- building requests and replies ------------------------------------------------------
+
+std::string be32(int32_t value) {
+    auto u = static_cast<uint32_t>(value);
+    return {static_cast<char>(u >> 24), static_cast<char>(u >> 16), static_cast<char>(u >> 8),
+            static_cast<char>(u)};
+}
+
+// COUNT is given separately so that a test can lie about it.
+std::string raw_request(uint8_t count, const std::vector<int32_t>& operands, char op) {
+    std::string bytes(1, static_cast<char>(count));
+    for (int32_t v : operands)
+        bytes += be32(v);
+    return bytes + op;
+}
+std::string request(const std::vector<int32_t>& operands, char op) {
+    return raw_request(static_cast<uint8_t>(operands.size()), operands, op);
+}
+std::string reply(uint8_t status, int32_t result = 0) {
+    return std::string(1, static_cast<char>(status)) + be32(result);
+}
+
+// The test's own calculator: 64-bit arithmetic, every step checked against the int32 range.
+std::optional<int32_t> reference(char op, const std::vector<int64_t>& operands) {
+    int64_t acc = operands.at(0);
+    for (size_t i = 1; i < operands.size(); ++i) {
+        acc = op == '+' ? acc + operands[i] : op == '-' ? acc - operands[i] : acc * operands[i];
+        if (acc < kMin || acc > kMax) return std::nullopt;
+    }
+    return static_cast<int32_t>(acc);
+}
+
+// What the protocol says the server must answer to BYTES sent followed by end of stream:
+// nothing for a truncated request, else the 5-byte reply.
+std::string expected_reply(const std::string& bytes) {
+    if (bytes.empty()) return "";
+    size_t count = static_cast<unsigned char>(bytes[0]);
+    if (bytes.size() < 1 + count * 4 + 1) return "";
+    char op = bytes[1 + count * 4];
+    if (count < 1 || count > 64) return reply(1);
+    if (op != '+' && op != '-' && op != '*') return reply(2);
+    std::vector<int64_t> operands;
+    for (size_t i = 0; i < count; ++i) {
+        auto p = reinterpret_cast<const unsigned char*>(bytes.data() + 1 + 4 * i);
+        uint32_t u = uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
+        operands.push_back(static_cast<int32_t>(u));
+    }
+    auto result = reference(op, operands);
+    return result ? reply(0, *result) : reply(3);
+}
+
+// ---- the test as a peer -------------------------------------------------------------------
+
+enum class End { kFin, kReset, kDeadline };
+
+// Everything the peer sends until it closes, and how it closed.
+std::pair<std::string, End> recv_to_end(int fd, harness::Deadline deadline = {}) {
+    std::string got;
+    char buf[4096];
+    for (;;) {
+        pollfd p{fd, POLLIN, 0};
+        int ready = poll(&p, 1, deadline.ms_left());
+        if (ready == -1 && errno == EINTR) continue;
+        if (ready <= 0) return {got, End::kDeadline};
+        ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n == -1 && (errno == EINTR || errno == EAGAIN)) continue;
+        if (n == 0) return {got, End::kFin};
+        if (n == -1) return {got, End::kReset};
+        got.append(buf, static_cast<size_t>(n));
+    }
+}
+
+// Connects, sends BYTES, half-closes (SHUT_WR: "no more requests"), returns all of the
+// server's answer and how it ended.
+std::pair<std::string, End> send_and_finish(int port, const std::string& bytes,
+                                            const std::string& host = "127.0.0.1") {
+    common::Fd fd = harness::connect_tcp(host, port);
+    if (!fd) {
+        ADD_FAILURE() << "connect to " << host << " port " << port << ": " << strerror(errno);
+        return {"", End::kDeadline};
+    }
+    harness::send_all(fd.get(), bytes);  // may fail once the server has closed: not an error
+    shutdown(fd.get(), SHUT_WR);
+    return recv_to_end(fd.get());
+}
+
+// A well-formed request must be answered without the client closing its side first: the
+// server knows the length from the count byte.  Then the server closes.
+std::string ask(int port, const std::string& bytes) {
+    common::Fd fd = harness::connect_tcp("127.0.0.1", port);
+    if (!fd) {
+        ADD_FAILURE() << "connect: " << strerror(errno);
+        return "";
+    }
+    EXPECT_TRUE(harness::send_all(fd.get(), bytes));
+    std::string partial;
+    auto answer = harness::recv_exact(fd.get(), 5, {}, &partial);
+    if (!answer) {
+        ADD_FAILURE() << "no 5-byte reply, got " << partial.size() << " bytes";
+        return partial;
+    }
+    auto [rest, end] = recv_to_end(fd.get());
+    EXPECT_EQ(rest, "");
+    EXPECT_EQ(end, End::kFin) << "the server closes after one calculation";
+    return *answer;
+}
+
+Process start_server(std::vector<std::string> extra = {}, harness::Options options = {}) {
+    std::vector<std::string> args{"0"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return Process(PROG_op_server, args, options);
+}
+
+std::string result_line(int32_t value) {
+    return "Operation result: " + std::to_string(value) + "\n";
+}
+
+// 127.0.0.1, port 0: bind() picks a free port.
+sockaddr_in loopback_any_port() {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return addr;
+}
+
+// A port where nobody listens, held for the test: bound without listen(), so a connect()
+// is refused, and no other process can take the port meanwhile.
+struct ReservedPort {
+    common::Fd fd;
+    int port = 0;
+    ReservedPort() : fd(socket(AF_INET, SOCK_STREAM, 0)) {
+        sockaddr_in addr = loopback_any_port();
+        socklen_t len = sizeof addr;
+        if (bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) == -1 ||
+            getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) == -1)
+            ADD_FAILURE() << "reserve a port: " << strerror(errno);
+        port = ntohs(addr.sin_port);
+    }
+};
+
+// ---- op_client against op_server ----------------------------------------------------------
+
+struct Case {
+    char op;
+    std::vector<int32_t> operands;
+};
+
+void expect_client_computes(int port, const std::vector<Case>& cases) {
+    for (const Case& c : cases) {
+        std::vector<std::string> args{"127.0.0.1", std::to_string(port), std::string(1, c.op)};
+        std::vector<int64_t> wide;
+        for (int32_t v : c.operands) {
+            args.push_back(std::to_string(v));
+            wide.push_back(v);
+        }
+        auto expected = reference(c.op, wide);
+        ASSERT_TRUE(expected) << "test case overflows";
+        auto r = harness::run(PROG_op_client, args);
+        EXPECT_EQ(r.exit_code(), 0) << harness::describe_status(r.status) << " " << r.err;
+        EXPECT_EQ(r.out, result_line(*expected)) << "op " << c.op;
+        EXPECT_EQ(r.err, "");
+    }
+}
+
+TEST(Ch04Op, ClientAddsSubtractsMultipliesFromArguments) {
+    Process server = start_server();
+    int port = server.wait_ready();
+    ASSERT_NE(port, 0);
+    expect_client_computes(port, {{'+', {1, 2, 3}},
+                                  {'-', {100, 7, 50, 3}},
+                                  {'*', {6, 7, 11}},
+                                  {'+', {2'000'000'000, 147'483'647}}});
+    // The server prints one line per reply, in order.
+    EXPECT_EQ(server.read_line(), "client 1: 3 operands '+' -> 6");
+    EXPECT_EQ(server.read_line(), "client 2: 4 operands '-' -> 40");
+    EXPECT_EQ(server.read_line(), "client 3: 3 operands '*' -> 462");
+    EXPECT_EQ(server.read_line(), "client 4: 2 operands '+' -> 2147483647");
+}
+
+TEST(Ch04Op, ClientHandlesOneOperandAndNegativeOperands) {
+    Process server = start_server();
+    int port = server.wait_ready();
+    ASSERT_NE(port, 0);
+    expect_client_computes(port, {{'+', {42}},
+                                  {'-', {-42}},
+                                  {'*', {kMin}},
+                                  {'-', {-5, 3, -10}},
+                                  {'*', {-3, -4, -5}},
+                                  {'+', {kMin, kMax}}});
+}
+
+TEST(Ch04Op, ClientSendsTheMaximumOf64OperandsAndRejects65) {
+    Process server = start_server();
+    int port = server.wait_ready();
+    ASSERT_NE(port, 0);
+    std::vector<int32_t> many(64);
+    std::iota(many.begin(), many.end(), 1);  // 1..64
+    expect_client_computes(port, {{'+', many}, {'-', many}});
+
+    std::vector<std::string> args{"127.0.0.1", std::to_string(port), "+"};
+    for (int i = 1; i <= 65; ++i)
+        args.push_back(std::to_string(i));
+    auto r = harness::run(PROG_op_client, args);
+    EXPECT_EQ(r.exit_code(), 2);
+    EXPECT_EQ(r.err, "op_client: invalid operand count '65' (expected 1 to 64)\n");
+    // Only the two good requests reached the server.
+    EXPECT_EQ(server.read_line(), "client 1: 64 operands '+' -> 2080");
+    EXPECT_EQ(server.read_line(), "client 2: 64 operands '-' -> -2078");
+}
+
+TEST(Ch04Op, ClientReadsCountOperandsAndOperatorFromPipedStdin) {
+    Process server = start_server();
+    int port = server.wait_ready();
+    ASSERT_NE(port, 0);
+    std::vector<std::string> args{"127.0.0.1", std::to_string(port)};
+    // One word per line, as a person answers the book's prompts; no prompts when piped.
+    auto r = harness::run(PROG_op_client, args, "3\n10\n20\n-35\n-\n");
+    EXPECT_EQ(r.exit_code(), 0) << r.err;
+    EXPECT_EQ(r.out, result_line(10 - 20 + 35));
+    // Any whitespace separates words.
+    r = harness::run(PROG_op_client, args, "2 6 7 *");
+    EXPECT_EQ(r.exit_code(), 0) << r.err;
+    EXPECT_EQ(r.out, result_line(42));
+    // End of input, or q / Q, before a request: nothing to do, nothing sent.
+    for (const char* quit : {"", "q\n", "Q\n"}) {
+        r = harness::run(PROG_op_client, args, quit);
+        EXPECT_EQ(r.exit_code(), 0) << r.err;
+        EXPECT_EQ(r.out, "");
+        EXPECT_EQ(r.err, "");
+    }
+    // Only the two requests reached the server: the third client is a fresh connection.
+    EXPECT_EQ(server.read_line(), "client 1: 3 operands '-' -> 25");
+    EXPECT_EQ(server.read_line(), "client 2: 2 operands '*' -> 42");
+    EXPECT_EQ(ask(port, request({1, 1}, '+')), reply(0, 2));
+    EXPECT_EQ(server.read_line(), "client 3: 2 operands '+' -> 2");
+}
+
+TEST(Ch04Op, ClientAndServerOverIPv6) {
+    harness::Options v6;
+    v6.bind = "::1";
+    Process server = start_server({}, v6);
+    int port = server.wait_ready();
+    ASSERT_NE(port, 0);
+    auto r = harness::run(PROG_op_client, {"::1", std::to_string(port), "*", "-6", "7"});
+    EXPECT_EQ(r.exit_code(), 0) << r.err;
+    EXPECT_EQ(r.out, result_line(-42));
+    auto [answer, end] = send_and_finish(port, request({5, 6}, '+'), "::1");
+    EXPECT_EQ(answer, reply(0, 11));
+}
+
+TEST(Ch04Op, ClientReportsAnErrorReplyOnStderrAndExits1) {
+    Process server = start_server();
+    int port = server.wait_ready();
+    ASSERT_NE(port, 0);
+    auto r = harness::run(PROG_op_client,
+                          {"127.0.0.1", std::to_string(port), "+", std::to_string(kMax), "1"});
+    EXPECT_EQ(r.exit_code(), 1);
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(r.err, "op_client: server: result overflows 32 bits\n");
+}
+
+// The test plays the server: it checks the client's bytes on the wire, then hangs up
+// without a reply.
+TEST(Ch04Op, ClientSendsNetworkByteOrderAndReportsAMissingReply) {
+    common::Fd listener(socket(AF_INET, SOCK_STREAM, 0));
+    sockaddr_in addr = loopback_any_port();
+    socklen_t len = sizeof addr;
+    ASSERT_EQ(bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), len), 0);
+    ASSERT_EQ(listen(listener.get(), 1), 0);
+    ASSERT_EQ(getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len), 0);
+
+    Process client(PROG_op_client,
+                   {"127.0.0.1", std::to_string(ntohs(addr.sin_port)), "-", "1", "-2", "258"});
+    pollfd p{listener.get(), POLLIN, 0};
+    ASSERT_EQ(poll(&p, 1, harness::Deadline().ms_left()), 1) << "op_client never connected";
+    common::Fd conn(accept(listener.get(), nullptr, nullptr));
+    ASSERT_TRUE(conn);
+    auto bytes = harness::recv_exact(conn.get(), 14);
+    ASSERT_TRUE(bytes);
+    EXPECT_EQ(*bytes, std::string("\x03"
+                                  "\x00\x00\x00\x01"
+                                  "\xff\xff\xff\xfe"
+                                  "\x00\x00\x01\x02"
+                                  "-",
+                                  14));
+    conn.reset();
+    auto status = client.finish();
+    ASSERT_TRUE(status);
+    EXPECT_TRUE(harness::exited_with(*status, 1)) << harness::describe_status(*status);
+    EXPECT_EQ(client.err(), "op_client: server closed the connection without a reply\n");
+    EXPECT_EQ(client.out(), "");
+}
+
+// ---- op_server against raw requests -------------------------------------------------------
+
+TEST(Ch04Op, ServerAnswersInNetworkByteOrder) {
+    Process server = start_server();
+    int port = server.wait_ready();
+    ASSERT_NE(port, 0);
+    // 1 + 256 + 65536 = 0x00010101; operands and result are big-endian on the wire.
+    std::string req(
+        "\x03"
+        "\x00\x00\x00\x01"
+        "\x00\x00\x01\x00"
+        "\x00\x01\x00\x00"
+        "+",
+        14);
+    EXPECT_EQ(ask(port, req), std::string("\x00\x00\x01\x01\x01", 5));
+    EXPECT_EQ(server.read_line(), "client 1: 3 operands '+' -> 65793");
+    // The book's client on x86 sends 1 and 2 in host (little-endian) order: this server
+    // reads them as 0x01000000 and 0x02000000.  Host order only works between equals.
+    std::string host_order(
+        "\x02"
+        "\x01\x00\x00\x00"
+        "\x02\x00\x00\x00"
+        "+",
+        10);
+    EXPECT_EQ(ask(port, host_order), reply(0, 0x03000000));
+    EXPECT_EQ(ask(port, request({-7, 3}, '*')), reply(0, -21));
+}
+
+TEST(Ch04Op, ServerRejectsZeroAndTooLargeCountsWithStatus1) {
+    Process server = start_server();
+    int port = server.wait_ready();
+    ASSERT_NE(port, 0);
+    // Count 0: the request is just the operator byte; the reply is status 1.
+    EXPECT_EQ(ask(port, raw_request(0, {}, '+')), reply(1));
+    EXPECT_EQ(server.read_line(), "client 1: 0 operands '+' -> error 1 (bad operand count)");
+    // Count 65, complete: read whole (the count byte is the length), then refused.
+    std::vector<int32_t> many(65, 1);
+    EXPECT_EQ(ask(port, request(many, '+')), reply(1));
+    // Count 255, complete: 1 + 1020 + 1 bytes fit the server's buffer exactly.
+    std::vector<int32_t> most(255, 7);
+    EXPECT_EQ(ask(port, request(most, '*')), reply(1));
+    EXPECT_EQ(ask(port, request({2, 3}, '+')), reply(0, 5));
+}
+
+TEST(Ch04Op, ServerDropsCount255WithAShortMessageAndServesTheNextClient) {
+    Process server = start_server();
+    int port = server.wait_ready();
+    ASSERT_NE(port, 0);
+    // 255 announces 1021 more bytes; only 3 come, then end of stream.
+    auto [answer, end] = send_and_finish(port, std::string("\xff\x00\x00\x00", 4));
+    EXPECT_EQ(answer, "") << "no reply to a truncated request";
+    EXPECT_EQ(end, End::kFin) << "a clean close (FIN), not a reset, not a hang";
+    EXPECT_EQ(server.read_err_line(),
+              "op_server: client 1: truncated request (4 of 1022 bytes), closing");
+    // Count 0 with nothing after it is truncated too.
+    std::tie(answer, end) = send_and_finish(port, std::string(1, '\0'));
+    EXPECT_EQ(answer, "");
+    EXPECT_EQ(end, End::kFin);
+    // A client that connects and closes at once.
+    std::tie(answer, end) = send_and_finish(port, "");
+    EXPECT_EQ(answer, "");
+    EXPECT_EQ(end, End::kFin);
+    EXPECT_EQ(ask(port, request({40, 2}, '+')), reply(0, 42));
+    EXPECT_TRUE(server.running());
+}
+
+// Bytes after the request are never read.  close() with unread data in the receive buffer
+// throws it away and answers with RST instead of FIN (关闭套接字将会丢失输入缓冲中的数据);
+// the reply sent before it still arrives.
+TEST(Ch04Op, ServerClosingWithUnreadExtraBytesResetsTheConnection) {
+    Process server = start_server();
+    int port = server.wait_ready();
+    ASSERT_NE(port, 0);
+    common::Fd fd = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(fd);
+    ASSERT_TRUE(harness::send_all(fd.get(), request({4, 5}, '*') + "extra bytes"));  // one segment
+    auto [answer, end] = recv_to_end(fd.get());
+    EXPECT_EQ(answer, reply(0, 20));
+    EXPECT_EQ(end, End::kReset);
+    EXPECT_EQ(ask(port, request({4, 5}, '+')), reply(0, 9)) << "a clean request ends with FIN";
+}
+
+TEST(Ch04Op, ServerRejectsUnknownOperatorsWithStatus2) {
+    Process server = start_server();
+    int port = server.wait_ready();
+    ASSERT_NE(port, 0);
+    for (char op : {'/', 'x', '\0', '\xff'})
+        EXPECT_EQ(ask(port, request({8, 2}, op)), reply(2));
+    EXPECT_EQ(server.read_line(), "client 1: 2 operands '/' -> error 2 (unknown operator)");
+    EXPECT_EQ(server.read_line(), "client 2: 2 operands 'x' -> error 2 (unknown operator)");
+    EXPECT_EQ(server.read_line(), "client 3: 2 operands 0x00 -> error 2 (unknown operator)");
+    EXPECT_EQ(server.read_line(), "client 4: 2 operands 0xff -> error 2 (unknown operator)");
+}
+
+TEST(Ch04Op, ServerReportsA32BitOverflowWithStatus3) {
+    Process server = start_server();
+    int port = server.wait_ready();
+    ASSERT_NE(port, 0);
+    EXPECT_EQ(ask(port, request({kMax, 1}, '+')), reply(3));
+    EXPECT_EQ(ask(port, request({kMin, 1}, '-')), reply(3));
+    EXPECT_EQ(ask(port, request({65536, 65536}, '*')), reply(3));
+    EXPECT_EQ(ask(port, request({kMin, -1}, '*')), reply(3));
+    EXPECT_EQ(ask(port, request({46341, 46341}, '*')), reply(3));  // 2147488281
+    // Every step must fit, not only the final result.
+    EXPECT_EQ(ask(port, request({kMax, 1, -1}, '+')), reply(3));
+    // The edges themselves are fine.
+    EXPECT_EQ(ask(port, request({kMax - 1, 1}, '+')), reply(0, kMax));
+    EXPECT_EQ(ask(port, request({kMin + 1, 1}, '-')), reply(0, kMin));
+    EXPECT_EQ(ask(port, request({46340, 46340}, '*')), reply(0, 2147395600));
+    EXPECT_EQ(ask(port, request({kMin, 1}, '*')), reply(0, kMin));
+}
+
+TEST(Ch04Op, ServerSurvivesRandomBytesAndAnswersExactlyAsTheProtocolSays) {
+    Process server = start_server();
+    int port = server.wait_ready();
+    ASSERT_NE(port, 0);
+    for (unsigned seed = 1; seed <= 50; ++seed) {
+        std::mt19937 rng(seed);
+        size_t length = std::uniform_int_distribution<size_t>(1, 1100)(rng);
+        std::string bytes = harness::random_bytes(length, seed);
+        auto [answer, end] = send_and_finish(port, bytes);
+        EXPECT_EQ(answer, expected_reply(bytes)) << "seed " << seed << ", " << length << " bytes";
+        EXPECT_NE(end, End::kDeadline) << "seed " << seed << ": server did not close";
+        ASSERT_TRUE(server.running()) << "seed " << seed;
+    }
+    // Well-formed requests with random operands: the server must agree with the reference,
+    // overflow included.
+    std::mt19937 rng(2024);
+    for (int i = 0; i < 50; ++i) {
+        size_t count = std::uniform_int_distribution<size_t>(1, 64)(rng);
+        char op = "+-*"[std::uniform_int_distribution<int>(0, 2)(rng)];
+        int32_t limit = op == '*' ? 50 : kMax;
+        std::uniform_int_distribution<int32_t> value(-limit, limit);
+        std::vector<int32_t> operands(count);
+        for (auto& v : operands)
+            v = value(rng);
+        std::string bytes = request(operands, op);
+        EXPECT_EQ(ask(port, bytes), expected_reply(bytes)) << "request " << i;
+    }
+    EXPECT_EQ(ask(port, request({1, 2, 3}, '*')), reply(0, 6));
+    EXPECT_TRUE(server.running());
+}
+
+TEST(Ch04Op, StalledClientHoldsTheServerOnlyUntilTheReceiveTimeout) {
+    Process server = start_server({"--timeout-ms", "300"});
+    int port = server.wait_ready();
+    ASSERT_NE(port, 0);
+    // A sends 5 of the 14 bytes it announces and stalls, connection open.
+    common::Fd stalled = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(stalled);
+    ASSERT_TRUE(harness::send_all(stalled.get(), raw_request(3, {1}, '+').substr(0, 5)));
+    // B, queued behind A, is answered once A's timeout fires: within the deadline, not never.
+    auto start = harness::Clock::now();
+    EXPECT_EQ(ask(port, request({20, 22}, '+')), reply(0, 42));
+    EXPECT_GE(harness::Clock::now() - start, 200ms) << "B cannot be served before A times out";
+    auto [answer, end] = recv_to_end(stalled.get());
+    EXPECT_EQ(answer, "");
+    EXPECT_EQ(end, End::kFin) << "the server closed A's connection";
+    EXPECT_EQ(server.read_err_line(), "op_server: client 1: silent for 300 ms, closing");
+    EXPECT_EQ(server.read_line(), "client 2: 2 operands '+' -> 42");
+}
+
+// ---- errors and usage ---------------------------------------------------------------------
+
+TEST(Ch04Op, ClientBadUsageAndBadInputExit2) {
+    ReservedPort nobody;  // nothing must ever be sent: a connect here would fail with exit 1
+    std::string port = std::to_string(nobody.port);
+    const std::string usage = "usage: op_client HOST PORT [+|-|'*' OPERAND...]\n";
+    struct Bad {
+        std::vector<std::string> args;
+        std::string stdin_data;
+        std::string err;
+    };
+    std::vector<Bad> cases{
+        {{}, "", usage},
+        {{"127.0.0.1"}, "", usage},
+        {{"127.0.0.1", port, "+"}, "", usage},
+        {{"127.0.0.1", "abc", "+", "1"},
+         "",
+         "op_client: invalid port 'abc': not a decimal number (expected 0 to 65535)\n"},
+        {{"127.0.0.1", port, "+", "abc"},
+         "",
+         "op_client: invalid operand 'abc' (expected a 32-bit integer)\n"},
+        {{"127.0.0.1", port, "+", "1", "99999999999"},
+         "",
+         "op_client: invalid operand '99999999999' (expected a 32-bit integer)\n"},
+        {{"127.0.0.1", port, "+", "2147483648"},
+         "",
+         "op_client: invalid operand '2147483648' (expected a 32-bit integer)\n"},
+        {{"127.0.0.1", port, "+", "1.5"},
+         "",
+         "op_client: invalid operand '1.5' (expected a 32-bit integer)\n"},
+        {{"127.0.0.1", port, "/", "1", "2"},
+         "",
+         "op_client: invalid operator '/' (expected +, - or *)\n"},
+        {{"127.0.0.1", port, "++", "1"},
+         "",
+         "op_client: invalid operator '++' (expected +, - or *)\n"},
+        {{"127.0.0.1", port}, "0 +", "op_client: invalid operand count '0' (expected 1 to 64)\n"},
+        {{"127.0.0.1", port}, "65", "op_client: invalid operand count '65' (expected 1 to 64)\n"},
+        {{"127.0.0.1", port}, "two", "op_client: invalid operand count 'two' (expected 1 to 64)\n"},
+        {{"127.0.0.1", port},
+         "2 1 x +",
+         "op_client: invalid operand 'x' (expected a 32-bit integer)\n"},
+        {{"127.0.0.1", port}, "2 1 2 %", "op_client: invalid operator '%' (expected +, - or *)\n"},
+        {{"127.0.0.1", port}, "3 1 2", "op_client: end of input before operand 3 of 3\n"},
+        {{"127.0.0.1", port}, "2 1 2\n", "op_client: end of input before the operator\n"},
+    };
+    for (const Bad& c : cases) {
+        auto r = harness::run(PROG_op_client, c.args, c.stdin_data);
+        std::string what = "args: " + ::testing::PrintToString(c.args) + " stdin: " + c.stdin_data;
+        EXPECT_EQ(r.exit_code(), 2) << what << " -> " << harness::describe_status(r.status);
+        EXPECT_EQ(r.err, c.err) << what;
+        EXPECT_EQ(r.out, "") << what;
+    }
+}
+
+TEST(Ch04Op, ServerBadUsageExits2) {
+    const std::string usage = "usage: op_server PORT [--timeout-ms N]\n";
+    struct Bad {
+        std::vector<std::string> args;
+        std::string err;
+    };
+    std::vector<Bad> cases{
+        {{}, usage},
+        {{"0", "extra"}, usage},
+        {{"0", "--timeout-ms"}, usage},
+        {{"0", "--bogus", "5"}, usage},
+        {{"abc"}, "op_server: invalid port 'abc': not a decimal number (expected 0 to 65535)\n"},
+        {{"70000"}, "op_server: invalid port '70000': out of range (expected 0 to 65535)\n"},
+        {{"0", "--timeout-ms", "x"}, "op_server: invalid timeout 'x' (expected 0 to 3600000 ms)\n"},
+        {{"0", "--timeout-ms", "-1"},
+         "op_server: invalid timeout '-1' (expected 0 to 3600000 ms)\n"},
+    };
+    for (const Bad& c : cases) {
+        auto r = harness::run(PROG_op_server, c.args);
+        std::string what = ::testing::PrintToString(c.args);
+        EXPECT_EQ(r.exit_code(), 2) << what << " -> " << harness::describe_status(r.status);
+        EXPECT_EQ(r.err, c.err) << what;
+        EXPECT_EQ(r.out, "") << what;
+    }
+}
+
+TEST(Ch04Op, ClientUnknownHostExits1) {
+    auto r = harness::run(PROG_op_client, {"no-such-host.invalid", "9190", "+", "1"});
+    EXPECT_EQ(r.exit_code(), 1);
+    EXPECT_EQ(r.err.rfind("op_client: cannot resolve 'no-such-host.invalid': ", 0), 0u) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_EQ(r.out, "");
+}
+
+TEST(Ch04Op, ClientRefusedConnectionExits1) {
+    ReservedPort nobody;
+    std::string port = std::to_string(nobody.port);
+    auto r = harness::run(PROG_op_client, {"127.0.0.1", port, "+", "1", "2"});
+    EXPECT_EQ(r.exit_code(), 1);
+    EXPECT_EQ(r.err, "op_client: connect to 127.0.0.1 port " + port + ": Connection refused\n");
+    EXPECT_EQ(r.out, "");
+}
+
+// A third-party peer: socat sends a hand-made request and prints the raw reply.
+TEST(Ch04Op, ServerAnswersSocat) {
+    SOCKLAB_REQUIRE_TOOL("socat");
+    Process server = start_server();
+    int port = server.wait_ready();
+    ASSERT_NE(port, 0);
+    auto r = harness::run("socat", {"-t", "5", "-", "TCP:127.0.0.1:" + std::to_string(port)},
+                          request({5, 7}, '*'));
+    EXPECT_EQ(r.exit_code(), 0) << r.err;
+    EXPECT_EQ(r.out, std::string("\x00\x00\x00\x00\x23", 5));
+}
+
+}  // namespace

@@ -44,6 +44,12 @@ TEST(Harness, WriteToAChildThatNeverReadsGivesUp) {
     EXPECT_LT(Clock::now() - start, 5s);
 }
 
+TEST(Harness, WritingToAnExitedChildFailsInsteadOfKillingTheTest) {
+    Process p("true", {});
+    ASSERT_TRUE(p.wait_exit());
+    EXPECT_FALSE(p.write_stdin("nobody reads this\n"));
+}
+
 TEST(Harness, StdinRoundTrip) {
     Process p("cat", {});
     ASSERT_TRUE(p.write_stdin("hello\nworld\n"));
