@@ -110,6 +110,42 @@ TEST(Harness, RunCollectsEverything) {
     EXPECT_EQ(r.err, "err\n");
 }
 
+TEST(Harness, LinesSplitsLikeGetline) {
+    EXPECT_EQ(harness::lines("a\nb\n"), (std::vector<std::string>{"a", "b"}));
+    EXPECT_EQ(harness::lines("a\n\nlast"), (std::vector<std::string>{"a", "", "last"}));
+    EXPECT_TRUE(harness::lines("").empty());
+}
+
+TEST(Harness, RefusedPortRefusesAndListenerAccepts) {
+    auto refused = harness::refused_port();
+    ASSERT_GT(refused.port, 0);
+    EXPECT_FALSE(harness::connect_tcp("127.0.0.1", refused.port));
+    EXPECT_EQ(errno, ECONNREFUSED);
+
+    auto listener = harness::listen_loopback();
+    ASSERT_GT(listener.port, 0);
+    EXPECT_FALSE(harness::accept_within(listener.fd.get(), harness::Deadline(50ms)));
+    common::Fd client = harness::connect_tcp("127.0.0.1", listener.port);
+    ASSERT_TRUE(client);
+    common::Fd server = harness::accept_within(listener.fd.get());
+    ASSERT_TRUE(server);
+
+    // FIN versus reset, as recv_to_end reports them.
+    ASSERT_TRUE(harness::send_all(server.get(), "bye"));
+    server.reset();  // close with nothing unread: FIN
+    auto got = harness::recv_to_end(client.get());
+    EXPECT_EQ(got.data, "bye");
+    EXPECT_EQ(got.end, harness::End::kFin);
+
+    common::Fd c2 = harness::connect_tcp("127.0.0.1", listener.port);
+    common::Fd s2 = harness::accept_within(listener.fd.get());
+    ASSERT_TRUE(c2 && s2);
+    ASSERT_TRUE(harness::send_all(c2.get(), "unread"));
+    ASSERT_TRUE(harness::recv_exact(s2.get(), 1));  // the bytes have arrived; one is read
+    s2.reset();  // close with unread input: the kernel sends a reset
+    EXPECT_EQ(harness::recv_to_end(c2.get()).end, harness::End::kReset);
+}
+
 TEST(Harness, DescribesSignals) {
     Process p("sleep", {"30"});
     p.signal(SIGTERM);

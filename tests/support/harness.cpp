@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <linux/close_range.h>
 #include <sys/prctl.h>
@@ -414,23 +415,62 @@ std::optional<std::string> recv_exact(int fd, size_t n, Deadline deadline, std::
     return std::nullopt;
 }
 
-std::string recv_until_eof(int fd, Deadline deadline, bool* closed) {
-    std::string got;
+Received recv_to_end(int fd, Deadline deadline) {
+    Received r;
     char buf[65536];
-    if (closed) *closed = false;
     for (;;) {
         pollfd p{fd, POLLIN, 0};
         int ready = poll(&p, 1, deadline.ms_left());
         if (ready == -1 && errno == EINTR) continue;
-        if (ready <= 0) return got;
-        ssize_t r = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-        if (r == -1 && (errno == EINTR || errno == EAGAIN)) continue;
-        if (r <= 0) {
-            if (closed) *closed = true;
-            return got;
+        if (ready <= 0) return r;  // End::kDeadline
+        ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n == -1 && (errno == EINTR || errno == EAGAIN)) continue;
+        if (n == 0) {
+            r.end = End::kFin;
+            return r;
         }
-        got.append(buf, static_cast<size_t>(r));
+        if (n == -1) {
+            r.end = End::kReset;
+            return r;
+        }
+        r.data.append(buf, static_cast<size_t>(n));
     }
+}
+
+std::string recv_until_eof(int fd, Deadline deadline, bool* closed) {
+    Received r = recv_to_end(fd, deadline);
+    if (closed) *closed = r.end != End::kDeadline;
+    return std::move(r.data);
+}
+
+namespace {
+Listener bound_loopback(bool do_listen) {
+    Listener l;
+    l.fd.reset(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in addr{.sin_family = AF_INET, .sin_port = 0, .sin_addr = {htonl(INADDR_LOOPBACK)}};
+    socklen_t len = sizeof addr;
+    if (!l.fd || bind(l.fd.get(), reinterpret_cast<sockaddr*>(&addr), len) == -1 ||
+        (do_listen && listen(l.fd.get(), SOMAXCONN) == -1) ||
+        getsockname(l.fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) == -1) {
+        ADD_FAILURE() << "test socket on 127.0.0.1: " << strerror(errno);
+        return l;
+    }
+    l.port = ntohs(addr.sin_port);
+    return l;
+}
+}  // namespace
+
+Listener listen_loopback() { return bound_loopback(true); }
+Listener refused_port() { return bound_loopback(false); }
+
+common::Fd accept_within(int listen_fd, Deadline deadline) {
+    pollfd p{listen_fd, POLLIN, 0};
+    int ready;
+    do {
+        ready = poll(&p, 1, deadline.ms_left());
+    } while (ready == -1 && errno == EINTR);
+    if (ready != 1) return common::Fd();
+    return common::Fd(accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC));
 }
 
 TempDir::TempDir() {
@@ -462,6 +502,21 @@ std::string random_bytes(size_t n, unsigned seed) {
     std::string s(n, '\0');
     for (auto& c : s) c = static_cast<char>(gen() & 0xff);
     return s;
+}
+
+std::vector<std::string> lines(std::string_view text) {
+    std::vector<std::string> out;
+    while (!text.empty()) {
+        auto nl = text.find('\n');
+        out.emplace_back(text.substr(0, nl));
+        text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
+    }
+    return out;
+}
+
+Options traced(Options options) {
+    options.env.push_back("ASAN_OPTIONS=detect_leaks=0");
+    return options;
 }
 
 std::optional<std::string> which(const std::string& tool) {

@@ -151,9 +151,38 @@ bool send_all(int fd, std::string_view data, Deadline deadline = {});
 std::optional<std::string> recv_exact(int fd, size_t n, Deadline deadline = {},
                                       std::string* partial = nullptr);
 
+// How a peer's stream ended.
+enum class End { kFin, kReset, kDeadline };
+struct Received {
+    std::string data;
+    End end = End::kDeadline;
+};
+
+// Receives until the peer closes, and says how: FIN (end of stream), reset (ECONNRESET,
+// e.g. the peer closed with unread input), or the deadline passed first.
+Received recv_to_end(int fd, Deadline deadline = {});
+
 // Receives until the peer closes.  *closed says whether end of stream (or a reset) was
 // seen before the deadline.
 std::string recv_until_eof(int fd, Deadline deadline = {}, bool* closed = nullptr);
+
+// ---- The test as a server ---------------------------------------------------------------
+
+// A TCP socket bound to 127.0.0.1 on a port the kernel chose.
+struct Listener {
+    common::Fd fd;
+    int port = 0;
+};
+
+// Listening: a program under test can connect to it (accept with accept_within).
+Listener listen_loopback();
+
+// Bound but NOT listening: a connect() to this port is refused ("Connection refused"), and
+// as long as the test holds it, no other process can take the port.
+Listener refused_port();
+
+// Accepts one connection, waiting at most until the deadline (invalid Fd if none came).
+common::Fd accept_within(int listen_fd, Deadline deadline = {});
 
 // ---- Files, data, tools ----------------------------------------------------------------
 
@@ -176,6 +205,13 @@ void write_file(const std::string& path, std::string_view data);
 
 // N pseudo-random bytes (every byte value occurs), reproducible for a given seed.
 std::string random_bytes(size_t n, unsigned seed = 1);
+
+// TEXT split into lines (without their '\n'); a last line without '\n' counts too.
+std::vector<std::string> lines(std::string_view text);
+
+// OPTIONS for a program that a test runs under strace: LeakSanitizer (asan preset) cannot
+// work under ptrace, so it is switched off for that program.
+Options traced(Options options = {});
 
 // Full path of TOOL found in PATH, or nullopt.
 std::optional<std::string> which(const std::string& tool);
