@@ -7,18 +7,15 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <regex>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -34,47 +31,11 @@ using harness::Process;
 
 const std::string kHello = "Hello World!";  // what the chapter says the server sends
 
-std::vector<std::string> lines_of(const std::string& text) {
-    std::vector<std::string> lines;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);)
-        lines.push_back(line);
-    return lines;
-}
-
 // The port at the end of "... ADDR:PORT" or "... ADDR:PORT (...)"; 0 if none.
 int port_after(const std::string& line, const std::string& addr) {
     std::smatch m;
     std::regex re(std::regex_replace(addr, std::regex(R"([.\[\]])"), R"(\$&)") + ":(\\d+)");
     return std::regex_search(line, m, re) ? std::stoi(m[1]) : 0;
-}
-
-// A listening TCP socket on 127.0.0.1 with a kernel-chosen port: the test as a server.
-struct TestServer {
-    common::Fd fd;
-    int port = 0;
-};
-TestServer listen_on_loopback(bool do_listen = true) {
-    TestServer s;
-    s.fd.reset(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);  // port 0: the kernel picks one
-    EXPECT_EQ(bind(s.fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0)
-        << strerror(errno);
-    if (do_listen) {
-        EXPECT_EQ(listen(s.fd.get(), 1), 0) << strerror(errno);
-    }
-    socklen_t len = sizeof addr;
-    EXPECT_EQ(getsockname(s.fd.get(), reinterpret_cast<sockaddr*>(&addr), &len), 0);
-    s.port = ntohs(addr.sin_port);
-    return s;
-}
-
-common::Fd accept_within(int listen_fd, Deadline deadline = {}) {
-    pollfd p{listen_fd, POLLIN, 0};
-    if (poll(&p, 1, deadline.ms_left()) != 1) return common::Fd();
-    return common::Fd(accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC));
 }
 
 // Bytes a process has received through read()-like calls so far (/proc/PID/io "rchar").
@@ -166,9 +127,9 @@ TEST(Ch01Hello, SocatReceivesExactlyHelloWorld) {
 // (/proc/PID/io counts bytes read) before sending the second; a client that calls read()
 // once would print "Hello " only.
 TEST(Ch01Hello, ClientReadsUntilEndOfStreamNotJustOnce) {
-    TestServer listener = listen_on_loopback();
+    harness::Listener listener = harness::listen_loopback();
     Process client(PROG_hello_client, {"127.0.0.1", std::to_string(listener.port)});
-    common::Fd conn = accept_within(listener.fd.get());
+    common::Fd conn = harness::accept_within(listener.fd.get());
     ASSERT_TRUE(conn) << "hello_client did not connect";
     ASSERT_TRUE(client.read_err_line()) << "no note: " << client.err();  // printed before read()
     long before = rchar_of(client.pid());
@@ -198,7 +159,7 @@ TEST(Ch01Bytewise, TwelveReadsForTheTwelveBytesOfOneWrite) {
     ASSERT_GT(port, 0);
     auto client = harness::run(PROG_tcp_client_bytewise, {"127.0.0.1", std::to_string(port)});
     EXPECT_EQ(client.exit_code(), 0) << client.err;
-    auto lines = lines_of(client.out);
+    auto lines = harness::lines(client.out);
     ASSERT_EQ(lines.size(), 2u) << client.out;
     EXPECT_EQ(lines[0], "Message from server: " + kHello);
     EXPECT_EQ(lines[1].rfind("Function read call count: " + std::to_string(kHello.size()) + " ", 0),
@@ -210,17 +171,14 @@ TEST(Ch01Bytewise, TwelveReadsForTheTwelveBytesOfOneWrite) {
 // twelve read()s of 1 byte each and a last read() that returns 0 at end of stream.
 TEST(Ch01Bytewise, StraceShowsOneWriteAndTwelveOneByteReads) {
     SOCKLAB_REQUIRE_TOOL("strace");
-    // LeakSanitizer (asan build) cannot run under ptrace: switch it off for these two.
-    const char* asan = getenv("ASAN_OPTIONS");
-    Options traced;
-    traced.env = {std::string("ASAN_OPTIONS=") + (asan ? asan : "") + ":detect_leaks=0"};
-    Process server("strace", {"-f", "-e", "trace=write", "--", PROG_hello_server, "0"}, traced);
+    Process server("strace", {"-f", "-e", "trace=write", "--", PROG_hello_server, "0"},
+                   harness::traced());
     int port = server.wait_ready();
     ASSERT_GT(port, 0);
     Process client("strace",
                    {"-f", "-e", "trace=read", "--", PROG_tcp_client_bytewise, "127.0.0.1",
                     std::to_string(port)},
-                   traced);
+                   harness::traced());
     auto client_status = client.finish();
     ASSERT_TRUE(client_status);
     EXPECT_TRUE(harness::exited_with(*client_status, 0)) << client.err();
@@ -230,7 +188,7 @@ TEST(Ch01Bytewise, StraceShowsOneWriteAndTwelveOneByteReads) {
 
     std::regex write_re(R"re(write\(\d+, "([^"]*)"(\.\.\.)?, (\d+)\)\s*= (-?\d+))re");
     int hello_writes = 0;
-    for (const auto& line : lines_of(server.err())) {
+    for (const auto& line : harness::lines(server.err())) {
         std::smatch m;
         if (!std::regex_search(line, m, write_re) || m[1].str().find("Hello") == std::string::npos)
             continue;
@@ -244,7 +202,7 @@ TEST(Ch01Bytewise, StraceShowsOneWriteAndTwelveOneByteReads) {
     std::regex read_re(R"re(read\((\d+), "(.*)", 1\)\s*= (\d+))re");
     std::string bytes;
     int one_byte_reads = 0, eof_reads = 0;
-    for (const auto& line : lines_of(client.err())) {
+    for (const auto& line : harness::lines(client.err())) {
         std::smatch m;
         if (!std::regex_search(line, m, read_re)) continue;
         if (m[3] == "1") {
@@ -322,7 +280,7 @@ TEST(Ch01Files, LowReadOfAMissingFileNamesItAndExits1) {
     auto r = harness::run(PROG_low_read, {path});
     EXPECT_EQ(r.exit_code(), 1);
     EXPECT_EQ(r.out, "");
-    auto lines = lines_of(r.err);
+    auto lines = harness::lines(r.err);
     ASSERT_EQ(lines.size(), 1u) << r.err;
     EXPECT_NE(lines[0].find(path), std::string::npos) << lines[0];
     EXPECT_NE(lines[0].find("No such file or directory"), std::string::npos) << lines[0];
@@ -333,7 +291,7 @@ TEST(Ch01Files, LowOpenInAMissingDirectoryExits1) {
     std::string path = dir.file("nosuch-dir/data.txt");
     auto r = harness::run(PROG_low_open, {path});
     EXPECT_EQ(r.exit_code(), 1);
-    auto lines = lines_of(r.err);
+    auto lines = harness::lines(r.err);
     ASSERT_EQ(lines.size(), 1u) << r.err;
     EXPECT_NE(lines[0].find(path + ": No such file or directory"), std::string::npos) << lines[0];
 }
@@ -341,7 +299,7 @@ TEST(Ch01Files, LowOpenInAMissingDirectoryExits1) {
 TEST(Ch01Files, SocketFileSocketGetDescriptors3To5) {
     auto r = harness::run(PROG_fd_seri, {});
     EXPECT_EQ(r.exit_code(), 0) << r.err;
-    auto lines = lines_of(r.out);
+    auto lines = harness::lines(r.out);
     ASSERT_EQ(lines.size(), 3u) << r.out;
     std::regex re(R"(^file descriptor (\d): (\d+) -> (.*)$)");
     const char* expected_kind[] = {"socket:[", "/dev/null", "socket:["};
@@ -415,7 +373,7 @@ std::string pton_s_addr(const char* text) {
 TEST(Ch01Inet, InetAddrAgreesWithInetPtonAndCannotReport255AsValid) {
     auto r = harness::run(PROG_inet_addr_demo, {});
     EXPECT_EQ(r.exit_code(), 0) << r.err;
-    auto lines = lines_of(r.out);
+    auto lines = harness::lines(r.out);
     ASSERT_EQ(lines.size(), 6u) << r.out;
     EXPECT_EQ(lines[0], "inet_addr(\"1.2.3.4\") = " + pton_s_addr("1.2.3.4"));
     EXPECT_EQ(lines[1], "inet_pton(AF_INET, \"1.2.3.4\") = 1, s_addr = " + pton_s_addr("1.2.3.4"));
@@ -441,7 +399,7 @@ TEST(Ch01Inet, InetAddrConvertsAnAddressGivenOnTheCommandLine) {
 TEST(Ch01Inet, InetAtonAgreesWithInetPtonAndRejects256) {
     auto r = harness::run(PROG_inet_aton_demo, {});
     EXPECT_EQ(r.exit_code(), 0) << r.err;
-    auto lines = lines_of(r.out);
+    auto lines = harness::lines(r.out);
     ASSERT_EQ(lines.size(), 8u) << r.out;
     EXPECT_EQ(lines[0],
               "inet_aton(\"127.232.124.79\") = 1, s_addr = " + pton_s_addr("127.232.124.79"));
@@ -466,7 +424,7 @@ TEST(Ch01Inet, InetNtoaSecondCallOverwritesTheFirstResult) {
     ASSERT_EQ(first, "1.2.3.4");
     auto r = harness::run(PROG_inet_ntoa_demo, {});
     EXPECT_EQ(r.exit_code(), 0) << r.err;
-    auto lines = lines_of(r.out);
+    auto lines = harness::lines(r.out);
     ASSERT_EQ(lines.size(), 5u) << r.out;
     EXPECT_EQ(lines[0].rfind("Dotted-Decimal notation1: " + first + " ", 0), 0u) << lines[0];
     // The pointer kept from the first call now shows the second call's result.
@@ -485,7 +443,7 @@ struct AddrLine {
 std::vector<AddrLine> addr_lines(const std::string& out) {
     std::vector<AddrLine> result;
     std::regex re(R"(^(IPv4|IPv6) (SOCK_\w+) +(\S+) port (\d+)$)");
-    for (const auto& line : lines_of(out)) {
+    for (const auto& line : harness::lines(out)) {
         std::smatch m;
         if (std::regex_match(line, m, re)) result.push_back({m[1], m[2], m[3], std::stoi(m[4])});
     }
@@ -497,7 +455,7 @@ TEST(Ch01Getaddrinfo, IPv4LiteralGivesThatAddressAndPort) {
     EXPECT_EQ(r.exit_code(), 0) << r.err;
     auto entries = addr_lines(r.out);
     ASSERT_FALSE(entries.empty()) << r.out;
-    EXPECT_EQ(entries.size(), lines_of(r.out).size()) << "unexpected lines:\n" << r.out;
+    EXPECT_EQ(entries.size(), harness::lines(r.out).size()) << "unexpected lines:\n" << r.out;
     bool stream = false;
     for (const auto& e : entries) {
         EXPECT_EQ(e.family, "IPv4");
@@ -535,7 +493,7 @@ TEST(Ch01Getaddrinfo, PassiveGivesTheWildcardsIncludingInaddrAny) {
     in_addr any{.s_addr = htonl(INADDR_ANY)};
     char any_text[INET_ADDRSTRLEN];
     ASSERT_TRUE(inet_ntop(AF_INET, &any, any_text, sizeof any_text));
-    EXPECT_EQ(lines_of(r.out).at(0), std::string("INADDR_ANY = 0x00000000 = ") + any_text);
+    EXPECT_EQ(harness::lines(r.out).at(0), std::string("INADDR_ANY = 0x00000000 = ") + any_text);
     bool v4 = false, v6 = false;
     for (const auto& e : addr_lines(r.out)) {
         v4 = v4 || (e.family == "IPv4" && e.address == "0.0.0.0" && e.port == 9190);
@@ -549,7 +507,7 @@ TEST(Ch01Getaddrinfo, UnknownHostIsOneLineAndExit1) {
     auto r = harness::run(PROG_getaddrinfo_demo, {"nosuch.invalid"});
     EXPECT_EQ(r.exit_code(), 1);
     EXPECT_EQ(r.out, "");
-    auto lines = lines_of(r.err);
+    auto lines = harness::lines(r.err);
     ASSERT_EQ(lines.size(), 1u) << r.err;
     EXPECT_EQ(lines[0].rfind("getaddrinfo_demo: cannot resolve 'nosuch.invalid': ", 0), 0u)
         << lines[0];
@@ -558,7 +516,7 @@ TEST(Ch01Getaddrinfo, UnknownHostIsOneLineAndExit1) {
 TEST(Ch01Getaddrinfo, UnknownServiceIsOneLineAndExit1) {
     auto r = harness::run(PROG_getaddrinfo_demo, {"127.0.0.1", "nosuch-service"});
     EXPECT_EQ(r.exit_code(), 1);
-    auto lines = lines_of(r.err);
+    auto lines = harness::lines(r.err);
     ASSERT_EQ(lines.size(), 1u) << r.err;
     EXPECT_NE(lines[0].find("'nosuch-service'"), std::string::npos) << lines[0];
 }
@@ -585,7 +543,7 @@ TEST_P(Ch01BadInput, OneLineOnStderrAndTheRightExitStatus) {
     auto r = harness::run(c.program, c.args);
     EXPECT_EQ(r.exit_code(), c.exit_code) << harness::describe_status(r.status);
     EXPECT_EQ(r.out, "");
-    auto lines = lines_of(r.err);
+    auto lines = harness::lines(r.err);
     ASSERT_EQ(lines.size(), 1u) << r.err;
     EXPECT_EQ(lines[0].rfind(c.stderr_start, 0), 0u) << lines[0];
 }
@@ -656,11 +614,11 @@ INSTANTIATE_TEST_SUITE_P(Programs, Ch01BadInput, ::testing::ValuesIn(kBadCalls),
 // A port with a socket bound but not listening: connecting to it is refused (RST).  We keep
 // the socket open while the client runs, so no other test can take the port meanwhile.
 void expect_refused(const char* program, const std::string& name) {
-    TestServer closed_port = listen_on_loopback(/*do_listen=*/false);
+    harness::Listener closed_port = harness::refused_port();
     auto r = harness::run(program, {"127.0.0.1", std::to_string(closed_port.port)});
     EXPECT_EQ(r.exit_code(), 1) << harness::describe_status(r.status);
     EXPECT_EQ(r.out, "");
-    auto lines = lines_of(r.err);
+    auto lines = harness::lines(r.err);
     ASSERT_EQ(lines.size(), 1u) << r.err;
     EXPECT_EQ(lines[0], name + ": connect to 127.0.0.1 port " + std::to_string(closed_port.port) +
                             ": Connection refused");
@@ -676,7 +634,7 @@ TEST(Ch01Faults, BytewiseClientReportsARefusedConnection) {
 
 // The server's port is taken: bind() fails with one line, exit status 1.
 TEST(Ch01Faults, HelloServerOnAPortInUseExits1) {
-    TestServer taken = listen_on_loopback();
+    harness::Listener taken = harness::listen_loopback();
     auto r = harness::run(PROG_hello_server, {std::to_string(taken.port)});
     EXPECT_EQ(r.exit_code(), 1);
     EXPECT_EQ(r.out, "");

@@ -45,27 +45,12 @@ sockaddr_in loopback(int port) {
     return addr;
 }
 
-// LeakSanitizer (asan build) cannot run under ptrace, so programs traced by strace go without.
-harness::Options without_leak_check() {
-    harness::Options options;
-    options.env = {"ASAN_OPTIONS=detect_leaks=0"};
-    return options;
-}
-
 // "127.0.0.1:40158": our end of a connection, as the server logs it.
 std::string local_address(int fd) {
     sockaddr_storage addr{};
     socklen_t len = sizeof addr;
     if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == -1) return "?";
     return common::to_string(reinterpret_cast<sockaddr*>(&addr));
-}
-
-std::vector<std::string> lines_of(const std::string& text) {
-    std::vector<std::string> lines;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);)
-        lines.push_back(line);
-    return lines;
 }
 
 // Sends PAYLOAD from a second thread while this one receives, then half-closes and reads
@@ -111,18 +96,6 @@ bool time_wait_on_port(int port) {
     return false;
 }
 
-// A TCP port on 127.0.0.1 that refuses connections: bound, never listen()ed, kept open so no
-// one else can take it while the test runs.
-common::Fd reserve_refusing_port(int* port) {
-    common::Fd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_in addr = loopback(0);
-    if (!fd || bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == -1) return {};
-    socklen_t len = sizeof addr;
-    getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len);
-    *port = ntohs(addr.sin_port);
-    return fd;
-}
-
 std::string numbered_lines(int n) {
     std::string text;
     for (int i = 1; i <= n; ++i)
@@ -155,12 +128,12 @@ TEST(Ch04Echo, ThousandLinesThroughEchoClientComeBackInOrder) {
     ASSERT_GT(port, 0);
     std::string input = numbered_lines(1000);
     std::string expected;
-    for (const std::string& line : lines_of(input))
+    for (const std::string& line : harness::lines(input))
         expected += kMsg + line + "\n";
 
     auto r = harness::run(PROG_echo_client, {"127.0.0.1", std::to_string(port)}, input);
     EXPECT_EQ(r.exit_code(), 0) << r.err;
-    EXPECT_EQ(lines_of(r.out).size(), 1000u);
+    EXPECT_EQ(harness::lines(r.out).size(), 1000u);
     EXPECT_TRUE(r.out == expected) << first_difference(r.out, expected);
 }
 
@@ -233,7 +206,7 @@ TEST(Ch04Echo, EchoClientWorksAgainstSocatAsTheServer) {
 
     std::string input = numbered_lines(50) + std::string(5000, 'z') + "\n";
     std::string expected;
-    for (const std::string& line : lines_of(input))
+    for (const std::string& line : harness::lines(input))
         expected += kMsg + line + "\n";
     auto r = harness::run(PROG_echo_client, {"127.0.0.1", std::to_string(port)}, input);
     EXPECT_EQ(r.exit_code(), 0) << r.err;
@@ -333,7 +306,7 @@ TEST(Ch04Echo, ServerSurvivesTwentyClientsKilledMidTransfer) {
     ASSERT_TRUE(server.finish());
     std::regex warning(R"(echo_server: client (\d+): (read|write): .+)");
     std::vector<int> warned;
-    for (const std::string& line : lines_of(server.err())) {
+    for (const std::string& line : harness::lines(server.err())) {
         std::smatch m;
         ASSERT_TRUE(std::regex_match(line, m, warning)) << line;
         warned.push_back(std::stoi(m[1]));
@@ -468,7 +441,7 @@ struct Call {
 std::vector<Call> parse_strace(const std::string& text) {
     std::vector<Call> calls;
     std::regex call(R"(^(\w+)\((-?\d+)?.*\)\s+=\s+(-?\d+).*$)");
-    for (const std::string& line : lines_of(text)) {
+    for (const std::string& line : harness::lines(text)) {
         std::smatch m;
         if (std::regex_match(line, m, call))
             calls.push_back({m[1], m[2].matched ? std::stoi(m[2]) : -1, m[3]});
@@ -482,7 +455,7 @@ TEST(Ch04Echo, ServerTalksOnTheAcceptedDescriptorNeverOnTheListeningOne) {
     Process server(
         "strace",
         {"-e", "trace=socket,bind,listen,accept,accept4,read,write", PROG_echo_server, "0"},
-        without_leak_check());
+        harness::traced());
     int port = server.wait_ready();
     ASSERT_GT(port, 0);
     common::Fd fd = harness::connect_tcp("127.0.0.1", port);
@@ -535,7 +508,7 @@ TEST(Ch04Echo, ClientGetsItsAddressAtConnectWithoutCallingBind) {
     auto r = harness::run("strace",
                           {"-o", dir.file("trace"), "-e", "trace=%network", PROG_echo_client,
                            "127.0.0.1", std::to_string(port)},
-                          "hi\n", Deadline(), without_leak_check());
+                          "hi\n", Deadline(), harness::traced());
     ASSERT_EQ(r.exit_code(), 0) << r.err;
     EXPECT_EQ(r.out, kMsg + "hi\n");
 
@@ -602,18 +575,12 @@ TEST(Ch04Echo, UpperOrLowerCaseQQuitsAndSendsNothingAfter) {
 
 TEST(Ch04Echo, EchoClientReportsAServerThatClosesBeforeTheWholeEcho) {
     // The test is the server: it echoes 3 of 12 bytes and closes.
-    common::Fd listener(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_in addr = loopback(0);
-    ASSERT_EQ(bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    ASSERT_EQ(listen(listener.get(), 1), 0);
-    socklen_t len = sizeof addr;
-    getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len);
+    harness::Listener listener = harness::listen_loopback();
+    ASSERT_GT(listener.port, 0) << "no listening socket";
 
-    Process client(PROG_echo_client, {"127.0.0.1", std::to_string(ntohs(addr.sin_port))});
-    pollfd p{listener.get(), POLLIN, 0};
-    ASSERT_EQ(poll(&p, 1, Deadline().ms_left()), 1) << "the client did not connect";
-    common::Fd conn(accept(listener.get(), nullptr, nullptr));
-    ASSERT_TRUE(conn);
+    Process client(PROG_echo_client, {"127.0.0.1", std::to_string(listener.port)});
+    common::Fd conn = harness::accept_within(listener.fd.get());
+    ASSERT_TRUE(conn) << "the client did not connect";
     ASSERT_TRUE(client.write_stdin("hello world\n"));
     ASSERT_EQ(harness::recv_exact(conn.get(), 12), "hello world\n");
     ASSERT_TRUE(harness::send_all(conn.get(), "hel"));
@@ -623,7 +590,7 @@ TEST(Ch04Echo, EchoClientReportsAServerThatClosesBeforeTheWholeEcho) {
     ASSERT_TRUE(status);
     EXPECT_TRUE(harness::exited_with(*status, 1)) << harness::describe_status(*status);
     EXPECT_EQ(client.out(), "");
-    auto err = lines_of(client.err());
+    auto err = harness::lines(client.err());
     ASSERT_FALSE(err.empty());
     EXPECT_EQ(err.back(),
               "echo_client: server closed the connection after 3 of 12 bytes of the echo");
@@ -684,7 +651,7 @@ TEST(Ch04Echo, BadPortGivesOneLineAndExitTwo) {
     for (const auto& c : cases) {
         auto r = harness::run(c.prog, c.args);
         EXPECT_EQ(r.exit_code(), 2) << c.prog << " " << c.args.back();
-        EXPECT_EQ(lines_of(r.err).size(), 1u) << r.err;
+        EXPECT_EQ(harness::lines(r.err).size(), 1u) << r.err;
         EXPECT_NE(r.err.find(": invalid port '" + c.args.back() + "'"), std::string::npos) << r.err;
     }
 }
@@ -693,15 +660,15 @@ TEST(Ch04Echo, UnknownHostGivesOneLineAndExitOne) {
     for (const char* prog : {PROG_echo_client, PROG_echo_client_naive}) {
         auto r = harness::run(prog, {"nosuch.invalid", "9190"});
         EXPECT_EQ(r.exit_code(), 1) << prog;
-        EXPECT_EQ(lines_of(r.err).size(), 1u) << r.err;
+        EXPECT_EQ(harness::lines(r.err).size(), 1u) << r.err;
         EXPECT_NE(r.err.find(": cannot resolve 'nosuch.invalid': "), std::string::npos) << r.err;
     }
 }
 
 TEST(Ch04Echo, RefusedConnectionGivesOneLineAndExitOne) {
-    int port = 0;
-    common::Fd reserved = reserve_refusing_port(&port);
-    ASSERT_TRUE(reserved) << strerror(errno);
+    harness::Listener reserved = harness::refused_port();
+    ASSERT_GT(reserved.port, 0) << "could not reserve a port";
+    const int port = reserved.port;
     for (const char* prog : {PROG_echo_client, PROG_echo_client_naive}) {
         std::string name = std::string(prog).substr(std::string(prog).rfind('/') + 1);
         // (No stdin data: the client exits at once, and writing to its closed stdin would

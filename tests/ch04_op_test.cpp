@@ -4,10 +4,7 @@
 // byte; reply = status byte (0 ok, 1 bad count, 2 unknown operator, 3 overflow) | int32
 // big-endian.  The tests build requests and expected replies byte by byte themselves and
 // compute expected results with their own 64-bit reference, never with the code under test.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -25,6 +22,7 @@
 namespace {
 
 using namespace std::chrono_literals;
+using harness::End;
 using harness::Process;
 
 constexpr int32_t kMin = std::numeric_limits<int32_t>::min();
@@ -83,29 +81,10 @@ std::string expected_reply(const std::string& bytes) {
 
 // ---- the test as a peer -------------------------------------------------------------------
 
-enum class End { kFin, kReset, kDeadline };
-
-// Everything the peer sends until it closes, and how it closed.
-std::pair<std::string, End> recv_to_end(int fd, harness::Deadline deadline = {}) {
-    std::string got;
-    char buf[4096];
-    for (;;) {
-        pollfd p{fd, POLLIN, 0};
-        int ready = poll(&p, 1, deadline.ms_left());
-        if (ready == -1 && errno == EINTR) continue;
-        if (ready <= 0) return {got, End::kDeadline};
-        ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-        if (n == -1 && (errno == EINTR || errno == EAGAIN)) continue;
-        if (n == 0) return {got, End::kFin};
-        if (n == -1) return {got, End::kReset};
-        got.append(buf, static_cast<size_t>(n));
-    }
-}
-
 // Connects, sends BYTES, half-closes (SHUT_WR: "no more requests"), returns all of the
 // server's answer and how it ended.
-std::pair<std::string, End> send_and_finish(int port, const std::string& bytes,
-                                            const std::string& host = "127.0.0.1") {
+harness::Received send_and_finish(int port, const std::string& bytes,
+                                  const std::string& host = "127.0.0.1") {
     common::Fd fd = harness::connect_tcp(host, port);
     if (!fd) {
         ADD_FAILURE() << "connect to " << host << " port " << port << ": " << strerror(errno);
@@ -113,7 +92,7 @@ std::pair<std::string, End> send_and_finish(int port, const std::string& bytes,
     }
     harness::send_all(fd.get(), bytes);  // may fail once the server has closed: not an error
     shutdown(fd.get(), SHUT_WR);
-    return recv_to_end(fd.get());
+    return harness::recv_to_end(fd.get());
 }
 
 // A well-formed request must be answered without the client closing its side first: the
@@ -131,7 +110,7 @@ std::string ask(int port, const std::string& bytes) {
         ADD_FAILURE() << "no 5-byte reply, got " << partial.size() << " bytes";
         return partial;
     }
-    auto [rest, end] = recv_to_end(fd.get());
+    auto [rest, end] = harness::recv_to_end(fd.get());
     EXPECT_EQ(rest, "");
     EXPECT_EQ(end, End::kFin) << "the server closes after one calculation";
     return *answer;
@@ -146,29 +125,6 @@ Process start_server(std::vector<std::string> extra = {}, harness::Options optio
 std::string result_line(int32_t value) {
     return "Operation result: " + std::to_string(value) + "\n";
 }
-
-// 127.0.0.1, port 0: bind() picks a free port.
-sockaddr_in loopback_any_port() {
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return addr;
-}
-
-// A port where nobody listens, held for the test: bound without listen(), so a connect()
-// is refused, and no other process can take the port meanwhile.
-struct ReservedPort {
-    common::Fd fd;
-    int port = 0;
-    ReservedPort() : fd(socket(AF_INET, SOCK_STREAM, 0)) {
-        sockaddr_in addr = loopback_any_port();
-        socklen_t len = sizeof addr;
-        if (bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) == -1 ||
-            getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) == -1)
-            ADD_FAILURE() << "reserve a port: " << strerror(errno);
-        port = ntohs(addr.sin_port);
-    }
-};
 
 // ---- op_client against op_server ----------------------------------------------------------
 
@@ -294,19 +250,13 @@ TEST(Ch04Op, ClientReportsAnErrorReplyOnStderrAndExits1) {
 // The test plays the server: it checks the client's bytes on the wire, then hangs up
 // without a reply.
 TEST(Ch04Op, ClientSendsNetworkByteOrderAndReportsAMissingReply) {
-    common::Fd listener(socket(AF_INET, SOCK_STREAM, 0));
-    sockaddr_in addr = loopback_any_port();
-    socklen_t len = sizeof addr;
-    ASSERT_EQ(bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), len), 0);
-    ASSERT_EQ(listen(listener.get(), 1), 0);
-    ASSERT_EQ(getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len), 0);
+    harness::Listener listener = harness::listen_loopback();
+    ASSERT_GT(listener.port, 0) << "no listening socket";
 
     Process client(PROG_op_client,
-                   {"127.0.0.1", std::to_string(ntohs(addr.sin_port)), "-", "1", "-2", "258"});
-    pollfd p{listener.get(), POLLIN, 0};
-    ASSERT_EQ(poll(&p, 1, harness::Deadline().ms_left()), 1) << "op_client never connected";
-    common::Fd conn(accept(listener.get(), nullptr, nullptr));
-    ASSERT_TRUE(conn);
+                   {"127.0.0.1", std::to_string(listener.port), "-", "1", "-2", "258"});
+    common::Fd conn = harness::accept_within(listener.fd.get());
+    ASSERT_TRUE(conn) << "op_client never connected";
     auto bytes = harness::recv_exact(conn.get(), 14);
     ASSERT_TRUE(bytes);
     EXPECT_EQ(*bytes, std::string("\x03"
@@ -372,19 +322,19 @@ TEST(Ch04Op, ServerDropsCount255WithAShortMessageAndServesTheNextClient) {
     int port = server.wait_ready();
     ASSERT_NE(port, 0);
     // 255 announces 1021 more bytes; only 3 come, then end of stream.
-    auto [answer, end] = send_and_finish(port, std::string("\xff\x00\x00\x00", 4));
-    EXPECT_EQ(answer, "") << "no reply to a truncated request";
-    EXPECT_EQ(end, End::kFin) << "a clean close (FIN), not a reset, not a hang";
+    harness::Received got = send_and_finish(port, std::string("\xff\x00\x00\x00", 4));
+    EXPECT_EQ(got.data, "") << "no reply to a truncated request";
+    EXPECT_EQ(got.end, End::kFin) << "a clean close (FIN), not a reset, not a hang";
     EXPECT_EQ(server.read_err_line(),
               "op_server: client 1: truncated request (4 of 1022 bytes), closing");
     // Count 0 with nothing after it is truncated too.
-    std::tie(answer, end) = send_and_finish(port, std::string(1, '\0'));
-    EXPECT_EQ(answer, "");
-    EXPECT_EQ(end, End::kFin);
+    got = send_and_finish(port, std::string(1, '\0'));
+    EXPECT_EQ(got.data, "");
+    EXPECT_EQ(got.end, End::kFin);
     // A client that connects and closes at once.
-    std::tie(answer, end) = send_and_finish(port, "");
-    EXPECT_EQ(answer, "");
-    EXPECT_EQ(end, End::kFin);
+    got = send_and_finish(port, "");
+    EXPECT_EQ(got.data, "");
+    EXPECT_EQ(got.end, End::kFin);
     EXPECT_EQ(ask(port, request({40, 2}, '+')), reply(0, 42));
     EXPECT_TRUE(server.running());
 }
@@ -399,7 +349,7 @@ TEST(Ch04Op, ServerClosingWithUnreadExtraBytesResetsTheConnection) {
     common::Fd fd = harness::connect_tcp("127.0.0.1", port);
     ASSERT_TRUE(fd);
     ASSERT_TRUE(harness::send_all(fd.get(), request({4, 5}, '*') + "extra bytes"));  // one segment
-    auto [answer, end] = recv_to_end(fd.get());
+    auto [answer, end] = harness::recv_to_end(fd.get());
     EXPECT_EQ(answer, reply(0, 20));
     EXPECT_EQ(end, End::kReset);
     EXPECT_EQ(ask(port, request({4, 5}, '+')), reply(0, 9)) << "a clean request ends with FIN";
@@ -478,7 +428,7 @@ TEST(Ch04Op, StalledClientHoldsTheServerOnlyUntilTheReceiveTimeout) {
     auto start = harness::Clock::now();
     EXPECT_EQ(ask(port, request({20, 22}, '+')), reply(0, 42));
     EXPECT_GE(harness::Clock::now() - start, 200ms) << "B cannot be served before A times out";
-    auto [answer, end] = recv_to_end(stalled.get());
+    auto [answer, end] = harness::recv_to_end(stalled.get());
     EXPECT_EQ(answer, "");
     EXPECT_EQ(end, End::kFin) << "the server closed A's connection";
     EXPECT_EQ(server.read_err_line(), "op_server: client 1: silent for 300 ms, closing");
@@ -488,7 +438,8 @@ TEST(Ch04Op, StalledClientHoldsTheServerOnlyUntilTheReceiveTimeout) {
 // ---- errors and usage ---------------------------------------------------------------------
 
 TEST(Ch04Op, ClientBadUsageAndBadInputExit2) {
-    ReservedPort nobody;  // nothing must ever be sent: a connect here would fail with exit 1
+    // Nothing must ever be sent: a connect here would fail with exit 1.
+    harness::Listener nobody = harness::refused_port();
     std::string port = std::to_string(nobody.port);
     const std::string usage = "usage: op_client HOST PORT [+|-|'*' OPERAND...]\n";
     struct Bad {
@@ -575,7 +526,7 @@ TEST(Ch04Op, ClientUnknownHostExits1) {
 }
 
 TEST(Ch04Op, ClientRefusedConnectionExits1) {
-    ReservedPort nobody;
+    harness::Listener nobody = harness::refused_port();
     std::string port = std::to_string(nobody.port);
     auto r = harness::run(PROG_op_client, {"127.0.0.1", port, "+", "1", "2"});
     EXPECT_EQ(r.exit_code(), 1);
