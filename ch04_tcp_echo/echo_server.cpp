@@ -32,6 +32,7 @@
 #include <cstring>
 #include <thread>
 
+#include "common/args.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
 #include "common/net.hpp"
@@ -40,15 +41,6 @@ namespace {
 
 constexpr size_t kBufSize = 4096;
 constexpr const char* kUsage = "PORT [--chunk N] [--delay-ms D]";
-
-// A whole decimal number in [lo, hi], or exit 2 with the usage line.
-long option_value(const char* text, long lo, long hi) {
-    char* end = nullptr;
-    errno = 0;
-    long v = strtol(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || v < lo || v > hi) common::die_usage(kUsage);
-    return v;
-}
 
 // write() may take only part of the buffer (a full socket buffer, a signal): loop until all of
 // it is gone.  Returns false with errno set: EPIPE / ECONNRESET when the client has vanished.
@@ -73,9 +65,9 @@ int main(int argc, char* argv[]) {
     for (int i = 2; i < argc; i += 2) {
         if (i + 1 >= argc) common::die_usage(kUsage);
         if (strcmp(argv[i], "--chunk") == 0)
-            chunk = static_cast<size_t>(option_value(argv[i + 1], 1, 65536));
+            chunk = static_cast<size_t>(common::number_arg("--chunk", argv[i + 1], 1, 65536));
         else if (strcmp(argv[i], "--delay-ms") == 0)
-            delay_ms = option_value(argv[i + 1], 0, 10000);
+            delay_ms = common::number_arg("--delay-ms", argv[i + 1], 0, 10000);
         else
             common::die_usage(kUsage);
     }

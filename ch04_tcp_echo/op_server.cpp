@@ -27,13 +27,13 @@
 
 #include <array>
 #include <cerrno>
-#include <charconv>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <string>
 
+#include "common/args.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
 #include "common/io.hpp"
@@ -125,12 +125,7 @@ void serve(int client_fd, unsigned long client_no, int timeout_ms) {
 int main(int argc, char* argv[]) {
     int timeout_ms = 5000;
     if (argc == 4 && strcmp(argv[2], "--timeout-ms") == 0) {
-        const char* end = argv[3] + strlen(argv[3]);
-        auto [ptr, ec] = std::from_chars(argv[3], end, timeout_ms);
-        if (ec != std::errc() || ptr != end || timeout_ms < 0 || timeout_ms > 3'600'000) {
-            common::note("invalid timeout '%s' (expected 0 to 3600000 ms)", argv[3]);
-            return 2;  // bad usage, like a bad port
-        }
+        timeout_ms = static_cast<int>(common::number_arg("--timeout-ms", argv[3], 0, 3'600'000));
     } else if (argc != 2) {
         common::die_usage("PORT [--timeout-ms N]");
     }

@@ -600,25 +600,31 @@ TEST(Ch04Echo, EchoClientReportsAServerThatClosesBeforeTheWholeEcho) {
 
 TEST(Ch04Echo, ServerRejectsBadUsageWithExitTwo) {
     const std::string usage = "usage: echo_server PORT [--chunk N] [--delay-ms D]\n";
-    std::vector<std::vector<std::string>> cases = {
-        {},
-        {"0", "extra"},
-        {"0", "--chunk"},
-        {"0", "--chunk", "0"},
-        {"0", "--chunk", "abc"},
-        {"0", "--chunk", "2x"},
-        {"0", "--chunk", "99999999999999999999"},
-        {"0", "--chunk", "2", "--delay-ms", "-1"},
-        {"0", "--delay-ms", "20"},  // a pause between pieces needs --chunk
-        {"0", "--bogus", "1"},
+    struct Bad {
+        std::vector<std::string> args;
+        std::string err;
     };
-    for (const auto& args : cases) {
-        auto r = harness::run(PROG_echo_server, args);
+    std::vector<Bad> cases = {
+        {{}, usage},
+        {{"0", "extra"}, usage},
+        {{"0", "--chunk"}, usage},
+        {{"0", "--delay-ms", "20"}, usage},  // a pause between pieces needs --chunk
+        {{"0", "--bogus", "1"}, usage},
+        {{"0", "--chunk", "0"}, "echo_server: invalid --chunk '0' (expected 1 to 65536)\n"},
+        {{"0", "--chunk", "abc"}, "echo_server: invalid --chunk 'abc' (expected 1 to 65536)\n"},
+        {{"0", "--chunk", "2x"}, "echo_server: invalid --chunk '2x' (expected 1 to 65536)\n"},
+        {{"0", "--chunk", "99999999999999999999"},
+         "echo_server: invalid --chunk '99999999999999999999' (expected 1 to 65536)\n"},
+        {{"0", "--chunk", "2", "--delay-ms", "-1"},
+         "echo_server: invalid --delay-ms '-1' (expected 0 to 10000)\n"},
+    };
+    for (const Bad& c : cases) {
+        auto r = harness::run(PROG_echo_server, c.args);
         std::string shown = "echo_server";
-        for (const auto& a : args)
+        for (const auto& a : c.args)
             shown += " " + a;
         EXPECT_EQ(r.exit_code(), 2) << shown;
-        EXPECT_EQ(r.err, usage) << shown;
+        EXPECT_EQ(r.err, c.err) << shown;
         EXPECT_EQ(r.out, "") << shown;
     }
 }

@@ -504,9 +504,9 @@ TEST(Ch04Op, ServerBadUsageExits2) {
         {{"0", "--bogus", "5"}, usage},
         {{"abc"}, "op_server: invalid port 'abc': not a decimal number (expected 0 to 65535)\n"},
         {{"70000"}, "op_server: invalid port '70000': out of range (expected 0 to 65535)\n"},
-        {{"0", "--timeout-ms", "x"}, "op_server: invalid timeout 'x' (expected 0 to 3600000 ms)\n"},
+        {{"0", "--timeout-ms", "x"}, "op_server: invalid --timeout-ms 'x' (expected 0 to 3600000)\n"},
         {{"0", "--timeout-ms", "-1"},
-         "op_server: invalid timeout '-1' (expected 0 to 3600000 ms)\n"},
+         "op_server: invalid --timeout-ms '-1' (expected 0 to 3600000)\n"},
     };
     for (const Bad& c : cases) {
         auto r = harness::run(PROG_op_server, c.args);

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/args.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
 #include "common/io.hpp"
@@ -63,6 +64,16 @@ TEST(PortArgDeathTest, BadPortIsOneLineAndExitStatus2) {
                 "^common_test: invalid port 'abc': not a decimal number \\(expected 0 to "
                 "65535\\)\n$");
     EXPECT_EXIT(common::port_arg("65536"), ExitedWithCode(2), "out of range");
+}
+
+TEST(NumberArgDeathTest, AcceptsTheRangeAndRejectsTheRestWithExit2) {
+    EXPECT_EQ(common::number_arg("--n", "1", 1, 64), 1);
+    EXPECT_EQ(common::number_arg("--n", "64", 1, 64), 64);
+    EXPECT_EQ(common::number_arg("--n", "-5", -10, 10), -5);
+    EXPECT_EXIT(common::number_arg("--threads", "abc", 1, 64), ExitedWithCode(2),
+                "^common_test: invalid --threads 'abc' \\(expected 1 to 64\\)\n$");
+    for (const char* bad : {"", "0", "65", " 5", "+5", "5x", "99999999999999999999999"})
+        EXPECT_EXIT(common::number_arg("--n", bad, 1, 64), ExitedWithCode(2), "invalid --n") << bad;
 }
 
 // ---- addresses --------------------------------------------------------------------------

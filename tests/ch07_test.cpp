@@ -1,0 +1,2 @@
+// Tests of ch07: written with the chapter.
+#include <gtest/gtest.h>

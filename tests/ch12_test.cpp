@@ -1,0 +1,2 @@
+// Tests of ch12: written with the chapter.
+#include <gtest/gtest.h>

@@ -1,0 +1,2 @@
+// tests/support/netns.hpp — private network namespaces for tests (ch14, packet capture).
+#pragma once
