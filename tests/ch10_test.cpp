@@ -1,2 +1,915 @@
-// Tests of ch10: written with the chapter.
+// ch10 — processes, zombies, signals and the multiprocess echo server (book ch. 10), run as
+// real processes; process states are read from /proc.
+//
+// What these tests prove:
+//   - fork_demo: after fork() child and parent change separate copies of the same variables
+//     (same virtual address), fork() returns 0 in the child and the child's PID in the parent;
+//   - zombie: the child is in state Z while the parent runs; once the parent ends, the
+//     orphaned zombie passes to the reaper (here: the test, a subreaper) and is collected;
+//   - wait_demo / waitpid_demo: the statuses printed are the ones the children returned;
+//     wait() blocked until the slow child ended, waitpid(WNOHANG) returned 0 while it ran;
+//   - signal_demo / sigaction_demo: a SIGINT sent by the test runs the handler (the program
+//     survives it), short alarms end every sleep(100) early, a SIGALRM sent by the test is
+//     handled too; SA_RESETHAND (--oneshot) makes the second SIGINT fatal;
+//   - remove_zombie: its SIGCHLD handler reaps both children with their statuses;
+//   - echo_mpserv: 20 clients echoed byte-exact while all 20 are connected (one child each);
+//     50 clients that disconnect at once (half with RST) leave no zombie and the server
+//     goes on; a child killed by SIGSEGV takes down nobody else; a client that never reads
+//     blocks only its own child; strace -f: the child closes the listening socket, the parent
+//     closes the client socket, accept() interrupted by SIGCHLD is called again;
+//   - echo_mpclient: 5,000 piped lines come back in order, the writer child half-closes with
+//     shutdown(SHUT_WR) and the parent reaps it; a server that closes first is reported;
+//   - socat as client of echo_mpserv and as server for echo_mpclient; IPv6;
+//   - bad usage, bad ports, unknown hosts, refused connections: one line, exit 2 or 1.
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/net.hpp"
+#include "harness.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using harness::Deadline;
+using harness::Process;
+
+const std::string kMsg = "Message from server: ";
+
+// ---- /proc: process states -------------------------------------------------------------
+// (General helpers; other chapters with fork servers could use them too.)
+
+struct ProcStat {
+    pid_t pid = 0;
+    char state = '?';  // R, S, D, Z (zombie), T, ...
+    pid_t ppid = 0;
+};
+
+// /proc/PID/stat is "PID (COMM) STATE PPID ..."; COMM may hold spaces and parentheses, so
+// the fields after it are found from the LAST ')'.
+std::optional<ProcStat> proc_stat(pid_t pid) {
+    std::string text = harness::read_file("/proc/" + std::to_string(pid) + "/stat");
+    auto close = text.rfind(')');
+    if (close == std::string::npos) return std::nullopt;  // gone
+    ProcStat s{.pid = pid};
+    std::istringstream rest(text.substr(close + 1));
+    if (!(rest >> s.state >> s.ppid)) return std::nullopt;
+    return s;
+}
+
+// Every process whose parent is PARENT (scans /proc/*/stat: this kernel has no
+// /proc/PID/task/TID/children).
+std::vector<ProcStat> children_of(pid_t parent) {
+    std::vector<ProcStat> found;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+        const std::string name = entry.path().filename();
+        if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
+        auto s = proc_stat(std::stoi(name));
+        if (s && s->ppid == parent) found.push_back(*s);
+    }
+    return found;
+}
+
+std::string describe(const std::vector<ProcStat>& procs) {
+    std::string text;
+    for (const ProcStat& p : procs)
+        text += std::to_string(p.pid) + ":" + p.state + " ";
+    return text.empty() ? "(none)" : text;
+}
+
+// Polls PRED every 10 ms until it holds or the deadline passes: waiting on a process state
+// that only /proc shows.
+template <typename Pred>
+bool wait_until(Pred pred, Deadline deadline = {}) {
+    for (;;) {
+        if (pred()) return true;
+        if (deadline.expired()) return false;
+        std::this_thread::sleep_for(10ms);
+    }
+}
+
+// The test binary is a child subreaper (PR_SET_CHILD_SUBREAPER): a process orphaned by a
+// test — the zombie demo's child, a server's children when the harness kills the server's
+// process group — is handed to it instead of to PID 1, and it reaps them all before it exits.
+// So the suite leaves no zombie behind either, and the zombie test can watch one collected.
+class ReapOrphans : public ::testing::Environment {
+  public:
+    void SetUp() override { ASSERT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 1), 0) << strerror(errno); }
+    void TearDown() override {
+        // Every Process has been destroyed: what is left was killed and will exit soon.
+        for (Deadline deadline;;) {
+            pid_t pid = waitpid(-1, nullptr, WNOHANG);
+            if (pid > 0) continue;
+            if (pid == -1 && errno != EINTR) return;  // ECHILD: none left
+            if (deadline.expired()) {
+                ADD_FAILURE() << "children still running: " << describe(children_of(getpid()));
+                return;
+            }
+            std::this_thread::sleep_for(10ms);
+        }
+    }
+};
+::testing::Environment* const kReapOrphans = ::testing::AddGlobalTestEnvironment(new ReapOrphans);
+
+// ---- Output ---------------------------------------------------------------------------------
+
+size_t count_lines(const std::string& text, const std::string& line) {
+    auto all = harness::lines(text);
+    return static_cast<size_t>(std::count(all.begin(), all.end(), line));
+}
+
+std::string first_difference(const std::string& a, const std::string& b) {
+    size_t i = 0;
+    while (i < a.size() && i < b.size() && a[i] == b[i])
+        ++i;
+    return "sizes " + std::to_string(a.size()) + " and " + std::to_string(b.size()) +
+           ", first difference at offset " + std::to_string(i);
+}
+
+// The server's log, read line by line: the children it forked and those it reaped.
+struct ServerLog {
+    std::map<pid_t, std::string> connected;  // proc id -> client address
+    std::map<pid_t, std::string> removed;    // proc id -> "exit status 0", "killed by ..."
+
+    void take(const std::string& line) {
+        static const std::regex kNew(R"(new client connected from (\S+), proc id (\d+))");
+        static const std::regex kRemoved(R"(removed proc id: (\d+), (.+))");
+        std::smatch m;
+        if (std::regex_match(line, m, kNew)) connected[std::stoi(m[2])] = m[1];
+        if (std::regex_match(line, m, kRemoved)) removed[std::stoi(m[1])] = m[2];
+    }
+    // Reads the server's stdout until N children have connected and M have been removed.
+    bool read_until(Process& server, size_t n_connected, size_t n_removed, Deadline deadline = {}) {
+        while (connected.size() < n_connected || removed.size() < n_removed) {
+            auto line = server.read_line(deadline);
+            if (!line) return false;
+            take(*line);
+        }
+        return true;
+    }
+};
+
+// "127.0.0.1:40158": our end of a connection, as the server logs it.
+std::string local_address(int fd) {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == -1) return "?";
+    return common::to_string(reinterpret_cast<sockaddr*>(&addr));
+}
+
+// ---- strace -ff: one trace file per process ------------------------------------------------
+
+struct Call {
+    std::string name;
+    int fd;              // the first argument when it is a number, else -1
+    std::string result;  // "3", "-1", "?"
+    std::string line;
+};
+std::vector<Call> parse_strace(const std::string& text) {
+    std::vector<Call> calls;
+    std::regex call(R"(^(\w+)\((-?\d+)?.*\)\s+=\s+(-?\d+|\?).*$)");
+    for (const std::string& line : harness::lines(text)) {
+        std::smatch m;
+        if (std::regex_match(line, m, call))
+            calls.push_back({m[1], m[2].matched ? std::stoi(m[2]) : -1, m[3], line});
+    }
+    return calls;
+}
+
+// PREFIX.PID files written by strace -ff -o PREFIX, by PID.
+std::map<pid_t, std::vector<Call>> read_traces(const harness::TempDir& dir) {
+    std::map<pid_t, std::vector<Call>> traces;
+    for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+        std::string name = entry.path().filename();
+        if (!name.starts_with("trace.")) continue;
+        traces[std::stoi(name.substr(6))] = parse_strace(harness::read_file(entry.path()));
+    }
+    return traces;
+}
+
+std::string dump(const std::vector<Call>& calls) {
+    std::string text;
+    for (const Call& c : calls)
+        text += c.line + "\n";
+    return text;
+}
+
+// ---- fork, zombies, wait ---------------------------------------------------------------------
+
+TEST(Ch10Fork, ChildAndParentEachChangeTheirOwnCopyOfTheVariables) {
+    Process demo(PROG_fork_demo, {});
+    auto status = demo.finish();
+    ASSERT_TRUE(status);
+    ASSERT_TRUE(harness::exited_with(*status, 0)) << demo.err();
+    const std::string parent = std::to_string(demo.pid());
+
+    auto lines = harness::lines(demo.out());
+    ASSERT_EQ(lines.size(), 3u) << demo.out();  // "before fork" once: flushed before fork()
+    EXPECT_EQ(lines[0], "before fork: gval 11, lval 25 (pid " + parent + ")");
+    std::smatch child, par;
+    ASSERT_TRUE(std::regex_match(
+        lines[1], child,
+        std::regex(R"(Child Proc: \[13, 27\] \(pid (\d+), fork\(\) returned 0, &gval (\S+)\))")))
+        << lines[1];
+    ASSERT_TRUE(std::regex_match(
+        lines[2], par,
+        std::regex(
+            R"(Parent Proc: \[9, 23\] \(pid (\d+), fork\(\) returned (\d+), &gval (\S+)\))")))
+        << lines[2];
+    EXPECT_EQ(par[1], parent);
+    EXPECT_NE(child[1], parent) << "the child is a new process";
+    EXPECT_EQ(par[2], child[1]) << "fork() returns the child's PID in the parent";
+    EXPECT_EQ(par[3], child[2]) << "same virtual address, different values";
+}
+
+TEST(Ch10Zombie, ChildIsAZombieUntilTheParentEndsThenTheReaperCollectsIt) {
+    // This test binary is a subreaper (ReapOrphans): when the demo ends, its orphaned zombie
+    // is handed to the test instead of PID 1, and the test can watch it being collected.
+    int subreaper = 0;
+    ASSERT_EQ(prctl(PR_GET_CHILD_SUBREAPER, &subreaper), 0);
+    ASSERT_EQ(subreaper, 1);
+
+    Process demo(PROG_zombie, {"--seconds", "600"});
+    auto line = demo.wait_for_line("Child Process ID: ");
+    ASSERT_TRUE(line) << demo.err();
+    const pid_t child = std::stoi(line->substr(line->rfind(' ') + 1));
+    EXPECT_EQ(demo.read_line(), "look now, from another terminal:  ps -o pid,ppid,stat,cmd -p " +
+                                    std::to_string(child));
+
+    // The child returns at once; the parent sleeps and never waits: state Z.
+    std::optional<ProcStat> seen;
+    EXPECT_TRUE(wait_until([&] {
+        seen = proc_stat(child);
+        return seen && seen->state == 'Z';
+    })) << "child state: "
+        << (seen ? std::string(1, seen->state) : "gone");
+    ASSERT_TRUE(seen);
+    EXPECT_EQ(seen->ppid, demo.pid());
+    EXPECT_TRUE(demo.running());
+
+    // The zombie outlives its parent's code only until the parent ends (here: SIGTERM).
+    demo.signal(SIGTERM);
+    ASSERT_TRUE(demo.wait_exit());
+    EXPECT_NE(demo.out().find("Hi, I am a child process\n"), std::string::npos) << demo.out();
+    int status = 0;
+    pid_t reaped = 0;
+    EXPECT_TRUE(wait_until([&] {
+        reaped = waitpid(child, &status, WNOHANG);
+        return reaped != 0;
+    }));
+    EXPECT_EQ(reaped, child) << "the orphaned zombie was not handed to the subreaper";
+    EXPECT_TRUE(harness::exited_with(status, 0)) << harness::describe_status(status);
+    EXPECT_FALSE(proc_stat(child)) << "reaped, so gone from /proc";
+}
+
+TEST(Ch10Zombie, RunsToTheEndWithSecondsOption) {
+    auto r = harness::run(PROG_zombie, {"--seconds", "1"});
+    EXPECT_EQ(r.exit_code(), 0) << r.err;
+    for (const char* line : {"Hi, I am a child process", "End child process", "End parent process"})
+        EXPECT_EQ(count_lines(r.out, line), 1u) << line << "\n" << r.out;
+    EXPECT_EQ(harness::lines(r.out).back(), "End parent process");
+}
+
+TEST(Ch10Wait, WaitReturnsEachChildsStatusAndBlocksForTheSlowOne) {
+    auto r = harness::run(PROG_wait_demo, {"--child-seconds", "1"}, {}, Deadline(30s));
+    ASSERT_EQ(r.exit_code(), 0) << r.err;
+    auto lines = harness::lines(r.out);
+    ASSERT_EQ(lines.size(), 5u) << r.out;
+    std::smatch m;
+    ASSERT_TRUE(std::regex_match(lines[0], m, std::regex(R"(Child PID: (\d+))"))) << r.out;
+    const int first = std::stoi(m[1]);
+    ASSERT_TRUE(std::regex_match(lines[1], m, std::regex(R"(Child PID: (\d+))"))) << r.out;
+    const int second = std::stoi(m[1]);
+    EXPECT_EQ(lines[2], "wait() blocks until a child ends ...");
+
+    std::map<int, std::pair<double, int>> waited;  // pid -> (seconds, status)
+    std::regex done(R"(wait\(\) returned (\d+) after ([0-9.]+) s: Child send (\d+))");
+    for (int i = 3; i < 5; ++i) {
+        ASSERT_TRUE(std::regex_match(lines[i], m, done)) << lines[i];
+        waited[std::stoi(m[1])] = {std::stod(m[2]), std::stoi(m[3])};
+    }
+    ASSERT_EQ(waited.count(first), 1u) << r.out;
+    ASSERT_EQ(waited.count(second), 1u) << r.out;
+    EXPECT_EQ(waited[first].second, 3) << "child 1 returns 3 from main";
+    EXPECT_EQ(waited[second].second, 7) << "child 2 calls exit(7)";
+    // Child 2 slept 1 s, so wait() cannot have returned it sooner: it blocked.
+    EXPECT_GE(waited[second].first, 1.0) << r.out;
+}
+
+TEST(Ch10Wait, WaitpidWithWnohangReturnsZeroWhileTheChildRuns) {
+    auto r = harness::run(PROG_waitpid_demo, {"--child-seconds", "2", "--poll-ms", "50"}, {},
+                          Deadline(30s));
+    ASSERT_EQ(r.exit_code(), 0) << r.err;
+    auto lines = harness::lines(r.out);
+    ASSERT_GE(lines.size(), 4u) << r.out;
+    std::smatch m;
+    ASSERT_TRUE(std::regex_match(lines[0], m, std::regex(R"(Child PID: (\d+))"))) << r.out;
+    const std::string child = m[1];
+    // The parent printed while its child was alive: waitpid() did not block.
+    for (size_t i = 1; i + 1 < lines.size(); ++i)
+        EXPECT_EQ(lines[i], "waitpid() returned 0: child still running, parent works 50 ms");
+    EXPECT_EQ(lines.back(), "waitpid() returned " + child + ": Child send 24");
+}
+
+// ---- Signals -------------------------------------------------------------------------------
+
+// SIGINT from the test (as Ctrl-C would send it) after the first "wait...": the handler
+// runs, the program survives; 1-second alarms end the other sleep(100)s early.
+void sigint_and_short_alarms(const char* program) {
+    Process demo(program, {"--alarm", "1"});
+    ASSERT_EQ(demo.read_line(), "wait...") << demo.err();  // the handlers are installed
+    demo.signal(SIGINT);
+    auto status = demo.finish(Deadline(30s));  // three sleep(100) calls: 300 s if uncut
+    ASSERT_TRUE(status) << "still sleeping: " << demo.out();
+    EXPECT_TRUE(harness::exited_with(*status, 0)) << harness::describe_status(*status);
+
+    const std::string& out = demo.out();
+    EXPECT_EQ(count_lines(out, "wait..."), 3u) << out;
+    EXPECT_EQ(count_lines(out, "CTRL+C pressed"), 1u) << out;
+    // Only one round can have ended by SIGINT: the alarms ended the others.  (Round 1 ends by
+    // SIGINT, or by the first alarm if SIGINT came just before its sleep() began.)
+    EXPECT_GE(count_lines(out, "Time out!"), 2u) << out;
+    size_t early = 0;
+    for (const std::string& line : harness::lines(out))
+        if (line.starts_with("sleep(100) returned early, ")) ++early;
+    EXPECT_EQ(early, 3u) << out;
+}
+
+// SIGALRM from the test: its default action would end the process; the handler runs instead.
+void sigalrm_from_outside(const char* program) {
+    Process demo(program, {"--alarm", "60"});
+    ASSERT_EQ(demo.read_line(), "wait...") << demo.err();
+    demo.signal(SIGALRM);
+    EXPECT_TRUE(demo.wait_for_line("Time out!")) << demo.out();
+    EXPECT_TRUE(demo.running()) << "SIGALRM's default action ended it";
+}
+
+TEST(Ch10Signal, SignalDemoHandlesSigintAndAlarmsCutEverySleepShort) {
+    sigint_and_short_alarms(PROG_signal_demo);
+}
+TEST(Ch10Signal, SignalDemoHandlesASigalrmSentByAnotherProcess) {
+    sigalrm_from_outside(PROG_signal_demo);
+}
+TEST(Ch10Signal, SigactionDemoHandlesSigintAndAlarmsCutEverySleepShort) {
+    sigint_and_short_alarms(PROG_sigaction_demo);
+}
+TEST(Ch10Signal, SigactionDemoHandlesASigalrmSentByAnotherProcess) {
+    sigalrm_from_outside(PROG_sigaction_demo);
+}
+
+TEST(Ch10Signal, SaResethandMakesTheSecondSigintFatal) {
+    Process demo(PROG_sigaction_demo, {"--oneshot", "--alarm", "60"});
+    ASSERT_EQ(demo.read_line(), "wait...") << demo.err();
+    demo.signal(SIGINT);
+    ASSERT_TRUE(demo.wait_for_line("CTRL+C pressed")) << demo.out();
+    // The handler was reset to SIG_DFL when it was entered: the default action now.
+    demo.signal(SIGINT);
+    auto status = demo.wait_exit();
+    ASSERT_TRUE(status) << "the second SIGINT did not end it";
+    EXPECT_TRUE(WIFSIGNALED(*status) && WTERMSIG(*status) == SIGINT)
+        << harness::describe_status(*status);
+}
+
+TEST(Ch10Signal, RemoveZombieReapsBothChildrenFromItsSigchldHandler) {
+    auto r = harness::run(PROG_remove_zombie, {"--seconds", "1"}, {}, Deadline(30s));
+    ASSERT_EQ(r.exit_code(), 0) << r.err;
+    std::vector<std::string> ids;
+    std::regex child(R"(Child proc id: (\d+))");
+    for (const std::string& line : harness::lines(r.out)) {
+        std::smatch m;
+        if (std::regex_match(line, m, child)) ids.push_back(m[1]);
+    }
+    ASSERT_EQ(ids.size(), 2u) << r.out;
+    EXPECT_EQ(count_lines(r.out, "removed proc id: " + ids[0] + ", child send: 12"), 1u) << r.out;
+    EXPECT_EQ(count_lines(r.out, "removed proc id: " + ids[1] + ", child send: 24"), 1u) << r.out;
+    EXPECT_EQ(count_lines(r.out, "Hi! I'm child process"), 2u) << r.out;
+    EXPECT_EQ(harness::lines(r.out).back(), "both children removed");
+}
+
+// ---- echo_mpserv -----------------------------------------------------------------------------
+
+TEST(Ch10MpServ, TwentyClientsAreEchoedWhileAllTwentyAreConnected) {
+    Process server(PROG_echo_mpserv, {"0"});
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    constexpr int kClients = 20;
+    std::vector<common::Fd> clients;
+    std::vector<std::string> payloads;
+    for (int i = 0; i < kClients; ++i) {
+        clients.push_back(harness::connect_tcp("127.0.0.1", port));
+        ASSERT_TRUE(clients.back()) << strerror(errno);
+        payloads.push_back(harness::random_bytes(16 << 10, 100 + i));
+    }
+    // Every client sends before any reads: an iterative server would echo only the first.
+    for (int i = 0; i < kClients; ++i)
+        ASSERT_TRUE(harness::send_all(clients[i].get(), payloads[i]));
+    for (int i = 0; i < kClients; ++i) {
+        std::string partial;
+        auto got = harness::recv_exact(clients[i].get(), payloads[i].size(), {}, &partial);
+        ASSERT_TRUE(got) << "client " << i << " got " << partial.size() << " bytes";
+        EXPECT_TRUE(*got == payloads[i]) << first_difference(*got, payloads[i]);
+    }
+    // One process per client, all alive at once.
+    ServerLog log;
+    ASSERT_TRUE(log.read_until(server, kClients, 0)) << server.out();
+    auto children = children_of(server.pid());
+    EXPECT_EQ(children.size(), static_cast<size_t>(kClients)) << describe(children);
+    std::set<std::string> addresses;
+    for (const auto& [pid, address] : log.connected)
+        addresses.insert(address);
+    for (const common::Fd& fd : clients)
+        EXPECT_EQ(addresses.count(local_address(fd.get())), 1u) << local_address(fd.get());
+
+    clients.clear();  // all disconnect
+    ASSERT_TRUE(log.read_until(server, kClients, kClients)) << server.out();
+    for (const auto& [pid, how] : log.removed) {
+        EXPECT_EQ(log.connected.count(pid), 1u) << pid;
+        EXPECT_EQ(how, "exit status 0") << pid;
+    }
+    EXPECT_TRUE(server.running());
+    EXPECT_EQ(server.err(), "");
+}
+
+TEST(Ch10MpServ, FiftySimultaneousDisconnectsLeaveNoZombie) {
+    Process server(PROG_echo_mpserv, {"0"});
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    constexpr int kClients = 50;
+    std::vector<common::Fd> clients;
+    for (int i = 0; i < kClients; ++i) {
+        clients.push_back(harness::connect_tcp("127.0.0.1", port));
+        ASSERT_TRUE(clients.back()) << strerror(errno);
+        ASSERT_TRUE(harness::send_all(clients.back().get(), "x"));
+    }
+    for (auto& fd : clients)
+        ASSERT_EQ(harness::recv_exact(fd.get(), 1), "x");  // each has its child serving it
+    ServerLog log;
+    ASSERT_TRUE(log.read_until(server, kClients, 0)) << server.out();
+    ASSERT_EQ(children_of(server.pid()).size(), static_cast<size_t>(kClients));
+
+    // Half end with RST (SO_LINGER {on, 0 s}), half with FIN; all in one tight loop, so the
+    // children exit together and their SIGCHLDs merge.
+    for (int i = 0; i < kClients; i += 2) {
+        linger abort{.l_onoff = 1, .l_linger = 0};
+        ASSERT_EQ(setsockopt(clients[i].get(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort), 0);
+    }
+    clients.clear();
+
+    // Every child must be reaped: none left at all, so certainly none in state Z.
+    std::vector<ProcStat> left;
+    EXPECT_TRUE(wait_until([&] {
+        left = children_of(server.pid());
+        return left.empty();
+    })) << "children still there (pid:state): "
+        << describe(left);
+    ASSERT_TRUE(log.read_until(server, kClients, kClients)) << server.out();
+    for (const auto& [pid, how] : log.removed)
+        EXPECT_EQ(log.connected.count(pid), 1u) << pid;
+
+    // SIGCHLD interrupted accept() many times: the server still accepts and echoes.
+    common::Fd next = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(next) << strerror(errno);
+    ASSERT_TRUE(harness::send_all(next.get(), "still here\n"));
+    EXPECT_EQ(harness::recv_exact(next.get(), 11), "still here\n");
+    EXPECT_TRUE(server.running());
+}
+
+TEST(Ch10MpServ, AChildThatCrashesDoesNotTakeTheServerDown) {
+    // A sanitizer would catch SIGSEGV and turn it into a report and exit 1; let the default
+    // action (the kernel kills the process) happen, as in a plain build.
+    Process server(PROG_echo_mpserv, {"0"},
+                   {.env = {"ASAN_OPTIONS=handle_segv=0", "TSAN_OPTIONS=handle_segv=0"}});
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    common::Fd victim = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(victim) << strerror(errno);
+    ASSERT_TRUE(harness::send_all(victim.get(), "before\n"));
+    ASSERT_EQ(harness::recv_exact(victim.get(), 7), "before\n");
+    ServerLog log;
+    ASSERT_TRUE(log.read_until(server, 1, 0));
+    const pid_t child = log.connected.begin()->first;
+    auto children = children_of(server.pid());
+    ASSERT_EQ(children.size(), 1u) << describe(children);
+    ASSERT_EQ(children[0].pid, child);
+
+    // The child crashes as with a bad pointer: SIGSEGV, default action.
+    ASSERT_EQ(kill(child, SIGSEGV), 0) << strerror(errno);
+    ASSERT_TRUE(log.read_until(server, 1, 1)) << server.out();
+    EXPECT_EQ(log.removed[child], "killed by signal 11");
+    // The kernel closed the dead child's descriptors: the client sees the end.
+    auto end = harness::recv_to_end(victim.get());
+    EXPECT_NE(end.end, harness::End::kDeadline);
+
+    // The parent and the next client are unaffected.
+    EXPECT_TRUE(server.running());
+    common::Fd next = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(next) << strerror(errno);
+    ASSERT_TRUE(harness::send_all(next.get(), "after\n"));
+    EXPECT_EQ(harness::recv_exact(next.get(), 6), "after\n");
+}
+
+TEST(Ch10MpServ, AClientThatNeverReadsBlocksOnlyItsOwnChild) {
+    Process server(PROG_echo_mpserv, {"0"});
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    common::Fd stuck = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(stuck) << strerror(errno);
+    // Send without reading until nothing more fits: our input buffer is full, the child is
+    // blocked in write(), its input buffer and our output buffer fill up.
+    std::string block(64 << 10, 's');
+    size_t sent = 0;
+    for (Deadline d; !d.expired();) {
+        ssize_t n = send(stuck.get(), block.data(), block.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0) {
+            sent += static_cast<size_t>(n);
+            continue;
+        }
+        ASSERT_TRUE(n == -1 && (errno == EAGAIN || errno == EINTR)) << strerror(errno);
+        // Stalled: wait a little for space that will never come, then stop.
+        pollfd p{stuck.get(), POLLOUT, 0};
+        if (poll(&p, 1, 200) == 0) break;
+    }
+    ASSERT_GT(sent, 64u << 10);
+
+    // Meanwhile another client is served at once.
+    common::Fd other = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(other) << strerror(errno);
+    ASSERT_TRUE(harness::send_all(other.get(), "hello\n"));
+    EXPECT_EQ(harness::recv_exact(other.get(), 6), "hello\n");
+
+    // The stuck client goes away with unread data (RST): its child's write() fails, the
+    // child logs it and exits normally — SIGPIPE is ignored, so it is not killed.
+    ServerLog log;
+    ASSERT_TRUE(log.read_until(server, 2, 0));
+    pid_t stuck_child = 0;
+    for (const auto& [pid, address] : log.connected)
+        if (address == local_address(stuck.get())) stuck_child = pid;
+    ASSERT_NE(stuck_child, 0) << server.out();
+    stuck.reset();
+    while (log.removed.count(stuck_child) == 0)
+        ASSERT_TRUE(log.read_until(server, 2, log.removed.size() + 1)) << server.out();
+    EXPECT_EQ(log.removed[stuck_child], "exit status 0");
+    // Blocked in write(), it learns of the reset there (read() if it had not blocked yet).
+    auto warning = server.read_err_line();
+    ASSERT_TRUE(warning) << server.err();
+    std::regex expected("echo_mpserv: proc id " + std::to_string(stuck_child) +
+                        ": (write|read): (Connection reset by peer|Broken pipe)");
+    EXPECT_TRUE(std::regex_match(*warning, expected)) << *warning;
+}
+
+// Why the child must close the listening socket: the kernel closes a socket when its LAST
+// descriptor is closed.  Kill the parent, and the children serving clients live on; had they
+// kept the listening socket, new clients would still be queued on it and never accepted.
+TEST(Ch10MpServ, ChildrenHoldNoListeningSocketSoAKilledServerFreesItsPort) {
+    Process server(PROG_echo_mpserv, {"0"});
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    common::Fd client = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(client) << strerror(errno);
+    ASSERT_TRUE(harness::send_all(client.get(), "a"));
+    ASSERT_EQ(harness::recv_exact(client.get(), 1), "a");
+
+    server.signal(SIGKILL);  // the parent only; its child stays
+    ASSERT_TRUE(server.wait_exit());
+    ASSERT_TRUE(harness::send_all(client.get(), "b"));
+    EXPECT_EQ(harness::recv_exact(client.get(), 1), "b") << "the child serves on";
+
+    common::Fd late = harness::connect_tcp("127.0.0.1", port);
+    EXPECT_FALSE(late) << "a child still holds the listening socket";
+    EXPECT_EQ(errno, ECONNREFUSED) << strerror(errno);
+}  // ~Process kills the orphaned child with the rest of the process group
+
+TEST(Ch10MpServ, StraceShowsWhoClosesWhichSocketAndAcceptRestartedAfterSigchld) {
+    SOCKLAB_REQUIRE_TOOL("strace");
+    harness::TempDir dir;
+    // -ff: one file per process, trace.PID.
+    Process tracer("strace",
+                   {"-ff", "-o", dir.file("trace"), "-e",
+                    "trace=listen,accept,accept4,close,clone,clone3,fork,vfork,rt_sigreturn",
+                    PROG_echo_mpserv, "0"},
+                   harness::traced());
+    int port = tracer.wait_ready();
+    ASSERT_GT(port, 0);
+    auto traced = children_of(tracer.pid());
+    ASSERT_EQ(traced.size(), 1u) << describe(traced);
+    const pid_t server = traced[0].pid;
+
+    ServerLog log;
+    {
+        common::Fd one = harness::connect_tcp("127.0.0.1", port);
+        ASSERT_TRUE(one) << strerror(errno);
+        ASSERT_TRUE(harness::send_all(one.get(), "1"));
+        ASSERT_EQ(harness::recv_exact(one.get(), 1), "1");
+        ASSERT_TRUE(log.read_until(tracer, 1, 0));
+        // Wait until the parent is blocked in accept() again, so the SIGCHLD of client 1's
+        // child interrupts it.  /proc/PID/syscall starts with the number of the system call
+        // a blocked process is in.
+        const std::string path = "/proc/" + std::to_string(server) + "/syscall";
+        ASSERT_TRUE(wait_until([&] {
+            std::istringstream fields(harness::read_file(path));
+            long nr = -1;
+            fields >> nr;
+            return nr == SYS_accept || nr == SYS_accept4;
+        })) << harness::read_file(path);
+    }  // client 1 closes: its child exits
+    ASSERT_TRUE(log.read_until(tracer, 1, 1)) << tracer.out();
+    {
+        common::Fd two = harness::connect_tcp("127.0.0.1", port);
+        ASSERT_TRUE(two) << strerror(errno);
+        ASSERT_TRUE(harness::send_all(two.get(), "2"));
+        ASSERT_EQ(harness::recv_exact(two.get(), 1), "2");
+    }
+    ASSERT_TRUE(log.read_until(tracer, 2, 2)) << tracer.out();
+    ASSERT_EQ(kill(server, SIGTERM), 0);  // strace exits when its last tracee has
+    ASSERT_TRUE(tracer.wait_exit());
+
+    auto traces = read_traces(dir);
+    ASSERT_EQ(traces.count(server), 1u);
+    const std::vector<Call>& parent = traces[server];
+    auto listen_call = std::find_if(parent.begin(), parent.end(),
+                                    [](const Call& c) { return c.name == "listen"; });
+    ASSERT_NE(listen_call, parent.end()) << dump(parent);
+    const int listen_fd = listen_call->fd;
+
+    // Parent: accept() = client socket, fork (clone) = child, close(client socket).
+    std::vector<int> client_fds;
+    std::vector<pid_t> forked;
+    bool interrupted = false, accepted_after_interrupt = false;
+    for (auto c = listen_call + 1; c != parent.end(); ++c) {
+        if ((c->name == "accept" || c->name == "accept4") && c->fd == listen_fd) {
+            if (c->result == "?" || c->result == "-1") interrupted = true;
+            if (c->result != "?" && c->result != "-1") {
+                client_fds.push_back(std::stoi(c->result));
+                if (interrupted) accepted_after_interrupt = true;
+            }
+        }
+        // fork() is clone() with exit signal SIGCHLD (a sanitizer's helper thread is not).
+        bool is_fork = c->name.ends_with("fork") || (c->name.starts_with("clone") &&
+                                                     c->line.find("SIGCHLD") != std::string::npos);
+        if (is_fork) forked.push_back(std::stoi(c->result));
+        EXPECT_FALSE(c->name == "close" && c->fd == listen_fd) << "the parent closed listen_fd";
+    }
+    ASSERT_EQ(client_fds.size(), 2u) << dump(parent);
+    ASSERT_EQ(forked.size(), 2u) << dump(parent);
+    for (int fd : client_fds) {
+        EXPECT_TRUE(std::any_of(
+            parent.begin(), parent.end(),
+            [&](const Call& c) { return c.name == "close" && c.fd == fd && c.result == "0"; }))
+            << "the parent never closed client socket " << fd << "\n"
+            << dump(parent);
+    }
+    // accept() = ? ERESTARTSYS, the SIGCHLD handler, rt_sigreturn = -1 EINTR, accept() again.
+    EXPECT_TRUE(interrupted) << dump(parent);
+    EXPECT_TRUE(accepted_after_interrupt) << dump(parent);
+
+    // Each child: close(listening socket) first, never accept(), close(its client socket).
+    for (size_t i = 0; i < forked.size(); ++i) {
+        ASSERT_EQ(traces.count(forked[i]), 1u) << "no trace of child " << forked[i];
+        const std::vector<Call>& child = traces[forked[i]];
+        auto first_close = std::find_if(child.begin(), child.end(),
+                                        [](const Call& c) { return c.name == "close"; });
+        ASSERT_NE(first_close, child.end()) << dump(child);
+        EXPECT_EQ(first_close->fd, listen_fd) << dump(child);
+        EXPECT_EQ(first_close->result, "0") << dump(child);
+        EXPECT_TRUE(std::none_of(child.begin(), child.end(),
+                                 [](const Call& c) { return c.name.starts_with("accept"); }));
+        EXPECT_TRUE(std::any_of(child.begin(), child.end(), [&](const Call& c) {
+            return c.name == "close" && c.fd == client_fds[i] && c.result == "0";
+        })) << dump(child);
+    }
+}
+
+TEST(Ch10MpServ, SocatClientsAreEchoedConcurrently) {
+    SOCKLAB_REQUIRE_TOOL("socat");
+    Process server(PROG_echo_mpserv, {"0"});
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    // Three socat clients connected at once; each half-closes at the end of its stdin and
+    // waits (-t 30) for the echo to end.
+    std::vector<Process> peers;
+    for (int i = 0; i < 3; ++i)
+        peers.emplace_back("socat", std::vector<std::string>{
+                                        "-t", "30", "-", "TCP:127.0.0.1:" + std::to_string(port)});
+    ServerLog log;
+    ASSERT_TRUE(log.read_until(server, 3, 0)) << server.out();
+    for (int i = 0; i < 3; ++i) {
+        std::string payload = harness::random_bytes(256 << 10, 30 + i);
+        ASSERT_TRUE(peers[i].write_stdin(payload, Deadline(30s)));
+        peers[i].close_stdin();
+        auto status = peers[i].finish(Deadline(30s));
+        ASSERT_TRUE(status) << "socat did not finish";
+        EXPECT_TRUE(harness::exited_with(*status, 0)) << peers[i].err();
+        EXPECT_TRUE(peers[i].out() == payload) << first_difference(peers[i].out(), payload);
+    }
+    ASSERT_TRUE(log.read_until(server, 3, 3)) << server.out();
+}
+
+TEST(Ch10MpServ, ServesIpv6Clients) {
+    Process server(PROG_echo_mpserv, {"0"}, {.bind = "::1"});
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    EXPECT_EQ(server.out(), "listening on [::1]:" + std::to_string(port) + "\n");
+    auto r = harness::run(PROG_echo_mpclient, {"::1", std::to_string(port)}, "over IPv6\n");
+    EXPECT_EQ(r.exit_code(), 0) << r.err;
+    EXPECT_EQ(r.out, kMsg + "over IPv6\n");
+    ServerLog log;
+    ASSERT_TRUE(log.read_until(server, 1, 1)) << server.out();
+    EXPECT_TRUE(log.connected.begin()->second.starts_with("[::1]:"));
+}
+
+// ---- echo_mpclient ---------------------------------------------------------------------------
+
+std::string numbered_lines(int n) {
+    std::string text;
+    for (int i = 1; i <= n; ++i)
+        text += "line " + std::to_string(i) + " " +
+                std::string(static_cast<size_t>(i % 151), static_cast<char>('a' + i % 26)) + "\n";
+    return text;
+}
+
+TEST(Ch10MpClient, FiveThousandPipedLinesComeBackInOrderThenItExits) {
+    Process server(PROG_echo_mpserv, {"0"});
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    std::string input = numbered_lines(5000);
+    std::string expected;
+    for (const std::string& line : harness::lines(input))
+        expected += kMsg + line + "\n";
+    auto r =
+        harness::run(PROG_echo_mpclient, {"127.0.0.1", std::to_string(port)}, input, Deadline(60s));
+    ASSERT_FALSE(r.timed_out) << "echo_mpclient did not exit";
+    EXPECT_EQ(r.exit_code(), 0) << r.err;
+    EXPECT_EQ(harness::lines(r.out).size(), 5000u);
+    EXPECT_TRUE(r.out == expected) << first_difference(r.out, expected);
+    EXPECT_EQ(r.err, "");
+    ServerLog log;
+    EXPECT_TRUE(log.read_until(server, 1, 1)) << server.out();
+}
+
+TEST(Ch10MpClient, WriterChildHalfClosesAndTheReaderReapsIt) {
+    SOCKLAB_REQUIRE_TOOL("strace");
+    Process server(PROG_echo_mpserv, {"0"});
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    harness::TempDir dir;
+    auto r = harness::run("strace",
+                          {"-ff", "-o", dir.file("trace"), "-e", "trace=shutdown,close,kill,wait4",
+                           PROG_echo_mpclient, "127.0.0.1", std::to_string(port)},
+                          "one\ntwo\nq\nnot sent\n", Deadline(), harness::traced());
+    ASSERT_EQ(r.exit_code(), 0) << r.err;
+    EXPECT_EQ(r.out, kMsg + "one\n" + kMsg + "two\n");
+
+    // One file per process (and, under ThreadSanitizer, one for its helper thread).
+    auto traces = read_traces(dir);
+    pid_t reader = 0, writer = 0;
+    for (const auto& [pid, calls] : traces) {
+        for (const Call& c : calls) {
+            if (c.name == "wait4") reader = pid;
+            if (c.name == "shutdown") writer = pid;
+        }
+    }
+    ASSERT_NE(reader, 0) << "nobody reaped the writer";
+    ASSERT_NE(writer, 0) << "nobody called shutdown()";
+    ASSERT_NE(reader, writer);
+    const auto& w = traces[writer];
+    const auto& p = traces[reader];
+    EXPECT_TRUE(std::any_of(w.begin(), w.end(), [](const Call& c) {
+        return c.name == "shutdown" && c.result == "0" &&
+               c.line.find("SHUT_WR") != std::string::npos;
+    })) << dump(w);
+    EXPECT_TRUE(
+        std::none_of(p.begin(), p.end(), [](const Call& c) { return c.name == "shutdown"; }))
+        << "the reader must not shut down the connection\n"
+        << dump(p);
+    const std::string w_pid = std::to_string(writer);
+    EXPECT_TRUE(std::any_of(p.begin(), p.end(),
+                            [&](const Call& c) { return c.name == "wait4" && c.result == w_pid; }))
+        << "the reader reaps the writer\n"
+        << dump(p);
+}
+
+TEST(Ch10MpClient, WorksAgainstSocatAsTheServer) {
+    SOCKLAB_REQUIRE_TOOL("socat");
+    // PIPE echoes what socat writes into it.  -t 30: after our half-close, socat waits up to
+    // 30 s for the pipe to drain before it closes.
+    Process socat("socat",
+                  {"-d", "-d", "-t", "30", "TCP-LISTEN:0,bind=127.0.0.1,reuseaddr", "PIPE"});
+    int port = 0;
+    while (auto line = socat.read_err_line()) {
+        if (line->find("listening on AF=2 127.0.0.1:") == std::string::npos) continue;
+        port = std::stoi(line->substr(line->rfind(':') + 1));
+        break;
+    }
+    ASSERT_GT(port, 0) << "socat did not log its port:\n" << socat.err();
+    std::string input = numbered_lines(200);
+    std::string expected;
+    for (const std::string& line : harness::lines(input))
+        expected += kMsg + line + "\n";
+    auto r = harness::run(PROG_echo_mpclient, {"127.0.0.1", std::to_string(port)}, input);
+    EXPECT_EQ(r.exit_code(), 0) << r.err;
+    EXPECT_TRUE(r.out == expected) << first_difference(r.out, expected);
+}
+
+TEST(Ch10MpClient, ServerThatClosesFirstIsReportedAndNothingHangs) {
+    harness::Listener listener = harness::listen_loopback();
+    ASSERT_GT(listener.port, 0);
+    Process client(PROG_echo_mpclient, {"127.0.0.1", std::to_string(listener.port)});
+    common::Fd conn = harness::accept_within(listener.fd.get());
+    ASSERT_TRUE(conn) << "the client did not connect";
+    ASSERT_TRUE(client.write_stdin("hello\n"));
+    ASSERT_EQ(harness::recv_exact(conn.get(), 6), "hello\n");
+    ASSERT_TRUE(harness::send_all(conn.get(), "hello\n"));
+    EXPECT_EQ(client.read_line(), kMsg + "hello");
+    conn.reset();  // the server goes away; the writer still waits for input (stdin open)
+
+    auto status = client.finish();
+    ASSERT_TRUE(status) << "echo_mpclient hangs after the server closed";
+    EXPECT_TRUE(harness::exited_with(*status, 1)) << harness::describe_status(*status);
+    EXPECT_EQ(client.err(),
+              "echo_mpclient: the server closed the connection before the end of input\n");
+}
+
+// ---- Bad usage and faults ----------------------------------------------------------------
+
+TEST(Ch10Errors, BadUsageGivesOneLineAndExitTwo) {
+    struct Bad {
+        const char* prog;
+        std::vector<std::string> args;
+        std::string err;
+    };
+    std::vector<Bad> cases = {
+        {PROG_fork_demo, {"x"}, "usage: fork_demo (no arguments)\n"},
+        {PROG_zombie, {"--seconds"}, "usage: zombie [--seconds N]\n"},
+        {PROG_zombie, {"--seconds", "0"}, "zombie: invalid --seconds '0' (expected 1 to 3600)\n"},
+        {PROG_wait_demo,
+         {"--child-seconds", "61"},
+         "wait_demo: invalid --child-seconds '61' (expected 0 to 60)\n"},
+        {PROG_waitpid_demo,
+         {"--poll-ms", "5"},
+         "waitpid_demo: invalid --poll-ms '5' (expected 10 to 10000)\n"},
+        {PROG_waitpid_demo,
+         {"--bogus", "1"},
+         "usage: waitpid_demo [--child-seconds N] [--poll-ms M]\n"},
+        {PROG_signal_demo,
+         {"--alarm", "abc"},
+         "signal_demo: invalid --alarm 'abc' (expected 1 to 60)\n"},
+        {PROG_sigaction_demo, {"--alarm"}, "usage: sigaction_demo [--alarm N] [--oneshot]\n"},
+        {PROG_remove_zombie, {"extra"}, "usage: remove_zombie [--seconds N]\n"},
+        {PROG_echo_mpserv, {}, "usage: echo_mpserv PORT\n"},
+        {PROG_echo_mpserv, {"0", "extra"}, "usage: echo_mpserv PORT\n"},
+        {PROG_echo_mpclient, {"127.0.0.1"}, "usage: echo_mpclient HOST PORT\n"},
+    };
+    for (const Bad& c : cases) {
+        auto r = harness::run(c.prog, c.args);
+        EXPECT_EQ(r.exit_code(), 2) << c.prog;
+        EXPECT_EQ(r.err, c.err) << c.prog;
+        EXPECT_EQ(r.out, "") << c.prog;
+    }
+}
+
+TEST(Ch10Errors, BadPortGivesOneLineAndExitTwo) {
+    for (auto [prog, args] : std::vector<std::pair<const char*, std::vector<std::string>>>{
+             {PROG_echo_mpserv, {"70000"}}, {PROG_echo_mpclient, {"127.0.0.1", "abc"}}}) {
+        auto r = harness::run(prog, args);
+        EXPECT_EQ(r.exit_code(), 2) << prog;
+        EXPECT_EQ(harness::lines(r.err).size(), 1u) << r.err;
+        EXPECT_NE(r.err.find(": invalid port '" + args.back() + "'"), std::string::npos) << r.err;
+    }
+}
+
+TEST(Ch10Errors, UnknownHostAndRefusedConnectionGiveOneLineAndExitOne) {
+    auto unknown = harness::run(PROG_echo_mpclient, {"nosuch.invalid", "9190"});
+    EXPECT_EQ(unknown.exit_code(), 1);
+    EXPECT_EQ(harness::lines(unknown.err).size(), 1u) << unknown.err;
+    EXPECT_TRUE(unknown.err.starts_with("echo_mpclient: cannot resolve 'nosuch.invalid': "))
+        << unknown.err;
+
+    harness::Listener reserved = harness::refused_port();
+    ASSERT_GT(reserved.port, 0);
+    const std::string port = std::to_string(reserved.port);
+    auto refused = harness::run(PROG_echo_mpclient, {"127.0.0.1", port});
+    EXPECT_EQ(refused.exit_code(), 1);
+    EXPECT_EQ(refused.err,
+              "echo_mpclient: connect to 127.0.0.1 port " + port + ": Connection refused\n");
+    EXPECT_EQ(refused.out, "");
+}
+
+}  // namespace

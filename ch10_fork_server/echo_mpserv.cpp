@@ -1,0 +1,163 @@
+// echo_mpserv.cpp — the multiprocess echo server (并发服务器) (book ch. 10, echo_mpserv.c):
+// accept() a client, fork() a child to serve it, and accept the next one at once.  Any
+// number of clients are served at the same time, one process each.
+//
+// usage: echo_mpserv PORT
+//
+// What to observe (stdout, one line per event; PIDs vary):
+//     listening on [::]:9190
+//     new client connected from [::ffff:127.0.0.1]:40158, proc id 4102
+//     new client connected from [::ffff:127.0.0.1]:40160, proc id 4103
+//     client disconnected, proc id 4102
+//     removed proc id: 4102, exit status 0
+// "new client" is printed by the parent, "client disconnected" by the child before it
+// exits, "removed proc id" by the parent's SIGCHLD handler when it has reaped the child.
+// `ps -o pid,ppid,stat,cmd --ppid $(pgrep -o echo_mpserv)` lists one child per client and
+// never a Z (zombie).  A child that crashes is reaped too ("killed by signal 11"); the
+// server and the other clients go on.
+// After fork() both processes hold both sockets.  The child closes the listening socket and
+// the parent closes the client socket: a socket is closed (for TCP: FIN is sent) only when
+// the LAST descriptor for it is closed, so a parent that kept every client socket would
+// never let a client see end of stream, and would run out of descriptors.
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <string>
+
+#include "common/error.hpp"
+#include "common/fd.hpp"
+#include "common/io.hpp"
+#include "common/net.hpp"
+
+namespace {
+
+constexpr size_t kBufSize = 4096;
+
+// A tiny async-signal-safe formatter for the handler (snprintf is not safe there): appends
+// TEXT or the decimal N to line[at...] and returns the new length.
+size_t put(char* line, size_t at, const char* text) {
+    while (*text)
+        line[at++] = *text++;
+    return at;
+}
+size_t put(char* line, size_t at, long n) {
+    char digits[24];
+    int k = 0;
+    do {
+        digits[k++] = static_cast<char>('0' + n % 10);
+        n /= 10;
+    } while (n > 0);
+    while (k > 0)
+        line[at++] = digits[--k];
+    return at;
+}
+
+// SIGCHLD: reap EVERY child that has ended.  Signals are not queued: if ten children end
+// while one SIGCHLD is pending, the handler runs once, so one waitpid() per signal (the book)
+// leaves zombies.  WNOHANG: stop when the rest are still running (0) or none is left (-1).
+void read_childproc(int) {
+    int saved_errno = errno;  // waitpid() sets errno (ECHILD): main must not see that
+    int status;
+    pid_t id;
+    while ((id = waitpid(-1, &status, WNOHANG)) > 0) {
+        char line[80];
+        size_t len = put(line, put(line, 0, "removed proc id: "), long{id});
+        if (WIFEXITED(status))
+            len = put(line, put(line, len, ", exit status "), long{WEXITSTATUS(status)});
+        else
+            len = put(line, put(line, len, ", killed by signal "), long{WTERMSIG(status)});
+        line[len++] = '\n';
+        (void)!write(STDOUT_FILENO, line, len);  // one write: the line stays whole
+    }
+    errno = saved_errno;
+}
+
+// One whole line on stdout in one write(), retried after EINTR (common::write_all): lines of
+// the parent, its children and the handler never mix, and a SIGCHLD that interrupts the
+// write cannot lose the line (with stdio, fflush would fail with EINTR).
+void say(const std::string& line) {
+    (void)common::write_all(STDOUT_FILENO, line + "\n");
+}
+
+// The child's whole job: echo until the client closes its side.
+void serve(int client_fd) {
+    char buf[kBufSize];
+    for (;;) {
+        ssize_t n = read(client_fd, buf, sizeof buf);
+        if (n == -1 && errno == EINTR) continue;
+        if (n == -1) {  // ECONNRESET: the client reset the connection
+            common::warn("proc id %d: read", getpid());
+            return;
+        }
+        if (n == 0) return;  // end of stream: the client closed its side
+        if (!common::write_all(client_fd, buf, static_cast<size_t>(n))) {
+            common::warn("proc id %d: write", getpid());  // EPIPE: the client has gone
+            return;
+        }
+    }
+}
+
+}  // namespace
+
+int main(int argc, char* argv[]) {
+    if (argc != 2) common::die_usage("PORT");
+    // A client gone mid-write must make write() fail with EPIPE, not kill its child.
+    if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) common::die("signal");
+
+    struct sigaction act {};
+    act.sa_handler = read_childproc;
+    sigemptyset(&act.sa_mask);
+    // No SA_RESTART, as in the book: a SIGCHLD that arrives while the parent waits in
+    // accept() makes accept() fail with EINTR, and the loop below simply calls it again.
+    act.sa_flags = 0;
+    if (sigaction(SIGCHLD, &act, nullptr) == -1) common::die("sigaction");
+
+    common::Fd listen_fd;
+    for (const addrinfo& ai : common::listen_addresses(argv[1], SOCK_STREAM)) {
+        listen_fd.reset(socket(ai.ai_family, ai.ai_socktype, ai.ai_protocol));
+        if (!listen_fd) continue;
+        int on = 1, off = 0;
+        setsockopt(listen_fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+        if (ai.ai_family == AF_INET6)
+            setsockopt(listen_fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+        if (bind(listen_fd.get(), ai.ai_addr, ai.ai_addrlen) == 0) break;
+        listen_fd.reset();
+    }
+    if (!listen_fd) common::die("bind to port %s", argv[1]);
+    if (listen(listen_fd.get(), SOMAXCONN) == -1) common::die("listen");
+    common::print_ready("listening on", listen_fd.get());  // flushes: nothing left to copy
+
+    for (;;) {
+        sockaddr_storage addr{};
+        socklen_t addr_len = sizeof addr;
+        common::Fd client_fd(
+            accept(listen_fd.get(), reinterpret_cast<sockaddr*>(&addr), &addr_len));
+        if (!client_fd) {
+            if (errno == EINTR) continue;  // the SIGCHLD handler ran: not an error
+            if (errno == ECONNABORTED || errno == EPROTO) {  // reset while in the backlog
+                common::warn("accept");
+                continue;
+            }
+            common::die("accept");  // EMFILE, ENOMEM, ...: retrying at once would only spin
+        }
+
+        pid_t pid = fork();
+        if (pid == -1) {  // EAGAIN (process limit), ENOMEM: refuse this client, keep serving
+            common::warn("fork");
+            continue;  // client_fd's destructor closes the connection
+        }
+        if (pid == 0) {         // the child: serves this one client, then exits
+            listen_fd.reset();  // close(serv_sock): the child never accepts
+            serve(client_fd.get());
+            client_fd.reset();  // close(clnt_sock): the last descriptor, so FIN goes out
+            say("client disconnected, proc id " + std::to_string(getpid()));
+            return 0;
+        }
+        client_fd.reset();  // close(clnt_sock): from now on the child's is the only one
+        say("new client connected from " + common::to_string(reinterpret_cast<sockaddr*>(&addr)) +
+            ", proc id " + std::to_string(pid));
+    }
+}

@@ -1,0 +1,76 @@
+// signal_demo.cpp — signal handlers with signal(): SIGALRM from alarm(), SIGINT from Ctrl-C
+// (book ch. 10, signal.c).  A handler is a function the kernel calls when the signal
+// arrives; and a signal with a handler wakes the process from sleep().
+//
+// usage: signal_demo [--alarm N]    N: seconds between alarms (1..60, default 2, the book's)
+//
+// What to observe (press Ctrl-C once while it waits):
+//     wait...
+//     ^CCTRL+C pressed
+//     sleep(100) returned early, 99 s left
+//     wait...
+//     Time out!
+//     sleep(100) returned early, 99 s left
+//     wait...
+//     Time out!
+//     sleep(100) returned early, 98 s left
+// Three sleep(100) calls, yet the program ends after about 2 alarms (4 s), not 300 s:
+// each signal that runs a handler ends the sleep early, and sleep() returns the seconds it
+// did not sleep.  Ctrl-C no longer ends the program: its handler replaced the default action.
+// The timeout handler calls alarm() again, so SIGALRM comes every N seconds.
+// Handlers use write(), not puts(): see "Pitfalls" in README.md (async-signal-safe).
+// sigaction_demo.cpp does the same with sigaction(), the interface to prefer.
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+
+#include "common/args.hpp"
+#include "common/error.hpp"
+
+namespace {
+
+unsigned g_alarm_seconds = 2;  // set before the handlers are installed, only read after
+
+void timeout(int sig) {
+    if (sig == SIGALRM) {
+        const char msg[] = "Time out!\n";
+        (void)!write(STDOUT_FILENO, msg, sizeof msg - 1);
+    }
+    alarm(g_alarm_seconds);  // the next alarm
+}
+
+void keycontrol(int sig) {
+    if (sig == SIGINT) {
+        const char msg[] = "CTRL+C pressed\n";
+        (void)!write(STDOUT_FILENO, msg, sizeof msg - 1);
+    }
+}
+
+}  // namespace
+
+int main(int argc, char* argv[]) {
+    if (argc == 3 && strcmp(argv[1], "--alarm") == 0)
+        g_alarm_seconds = static_cast<unsigned>(common::number_arg("--alarm", argv[2], 1, 60));
+    else if (argc != 1)
+        common::die_usage("[--alarm N]");
+
+    // The book's calls.  On Linux (glibc) signal() keeps the handler installed after each
+    // delivery; other systems reset it to the default — one reason to prefer sigaction().
+    if (signal(SIGALRM, timeout) == SIG_ERR) common::die("signal SIGALRM");
+    if (signal(SIGINT, keycontrol) == SIG_ERR) common::die("signal SIGINT");
+    alarm(g_alarm_seconds);  // SIGALRM in N seconds
+
+    for (int i = 0; i < 3; i++) {
+        puts("wait...");
+        fflush(stdout);
+        unsigned left = sleep(100);  // a handled signal ends it early
+        if (left > 0)
+            printf("sleep(100) returned early, %u s left\n", left);
+        else
+            puts("sleep(100) slept all 100 s");
+        fflush(stdout);
+    }
+    return 0;
+}
