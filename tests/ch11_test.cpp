@@ -1,2 +1,642 @@
-// Tests of ch11: written with the chapter.
+// ch11 — pipes between processes (book ch. 11), run as real processes.
+//
+// What these tests prove:
+// - pipe1: the child writes into fds[1], the parent reads from fds[0] (descriptors 3 and 4)
+//   and then sees end of file.
+// - pipe2 (one pipe, both directions): whenever the parent is late, the child reads its own
+//   message back — whatever the child's sleep; run normally it ends in one of its two
+//   documented outcomes and never hangs.  pipe3 (one pipe per direction) exchanges correctly,
+//   also with a slow parent.
+// - echo_storeserv: 5 concurrent clients x 200 lines, sent in pieces that cut lines anywhere,
+//   are echoed byte-exact and FILE holds exactly those 1,000 lines, each intact, in each
+//   client's order; a line of PIPE_BUF - 1 bytes is kept whole, longer ones are stored in
+//   pieces as documented; a client that resets its connection loses no line it sent (its
+//   partial last line included), and the same with socat as the client; the writer outlives
+//   the server while a client process holds a write end, and ends when the last one closes;
+//   if the writer dies, the server stops and no unstored line is echoed; Ctrl-C (SIGINT to
+//   the process group) loses nothing already in the pipe; one process per client and no
+//   zombie after 20 clients leave at once (/proc); strace shows who closes which descriptor
+//   and one write() per line into the pipe; bad usage, a bad port and an unwritable FILE
+//   give one line and the right exit status.
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/inotify.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "harness.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using harness::Deadline;
+using harness::Process;
+
+// ---- Helpers (general: the lead may move them into the harness) ------------------------
+
+// Waits until the file at PATH holds at least N complete lines (inotify tells us when it
+// changes; every wait is bounded by DEADLINE).  Returns its complete lines, without '\n'.
+std::vector<std::string> wait_for_file_lines(const std::string& path, size_t n,
+                                             Deadline deadline = {}) {
+    common::Fd watch(inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
+    if (watch && inotify_add_watch(watch.get(), path.c_str(), IN_MODIFY) == -1) watch.reset();
+    for (;;) {
+        std::string text = harness::read_file(path);
+        text.resize(text.rfind('\n') + 1);  // complete lines only (npos + 1 == 0)
+        if (size_t(std::count(text.begin(), text.end(), '\n')) >= n || deadline.expired())
+            return harness::lines(text);
+        pollfd p{.fd = watch.get(), .events = POLLIN, .revents = 0};
+        // Without inotify (or no file yet), look again every 10 ms, still within the deadline.
+        poll(&p, 1, watch ? deadline.ms_left() : std::min(deadline.ms_left(), 10));
+        char events[4096];
+        while (watch && read(watch.get(), events, sizeof events) > 0) {
+        }
+    }
+}
+
+// The processes whose parent is PID, with their state letter from /proc/N/stat ('Z': zombie).
+struct Child {
+    pid_t pid;
+    char state;
+};
+std::vector<Child> children_of(pid_t parent) {
+    std::vector<Child> out;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+        std::string name = entry.path().filename();
+        if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+        std::string stat = harness::read_file("/proc/" + name + "/stat");
+        auto paren = stat.rfind(')');  // "pid (comm) state ppid ...": comm may hold spaces
+        if (paren == std::string::npos) continue;  // gone meanwhile
+        std::istringstream rest(stat.substr(paren + 1));
+        char state = 0;
+        long ppid = 0;
+        if (rest >> state >> ppid && ppid == parent) out.push_back({std::stoi(name), state});
+    }
+    return out;
+}
+
+// Is a TCP socket listening on PORT (any address)?  /proc/net/tcp{,6} list
+// "sl local_address rem_address st ...", the address as hex "0100007F:A11F", LISTEN is 0A.
+bool listening_on(int port) {
+    char suffix[8];
+    snprintf(suffix, sizeof suffix, ":%04X", port);
+    for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+        std::istringstream in(harness::read_file(table));
+        std::string line, sl, local, remote, state;
+        std::getline(in, line);  // header
+        while (std::getline(in, line)) {
+            std::istringstream fields(line);
+            if (fields >> sl >> local >> remote >> state && state == "0A" &&
+                local.ends_with(suffix))
+                return true;
+        }
+    }
+    return false;
+}
+
+// The calls of an `strace -f -o FILE` trace, as (pid, "call(args) = result"): a call that
+// another process interrupted ("<unfinished ...>" ... "<... call resumed>") is joined again,
+// and the padding before " = " is squeezed to one space.
+std::vector<std::pair<std::string, std::string>> strace_calls(const std::string& trace) {
+    std::vector<std::pair<std::string, std::string>> calls;
+    std::map<std::string, std::string> unfinished;
+    std::smatch m;
+    for (const std::string& line : harness::lines(trace)) {
+        if (!std::regex_match(line, m, std::regex(R"((\d+) +(.*))"))) continue;
+        std::string pid = m[1], call = m[2];
+        if (call.ends_with(" <unfinished ...>")) {
+            unfinished[pid] = call.substr(0, call.size() - 17);
+            continue;
+        }
+        if (std::regex_search(call, m, std::regex(R"(^<\.\.\. \w+ resumed>)"))) {
+            call = unfinished[pid] + m.suffix().str();
+            unfinished.erase(pid);
+        }
+        calls.emplace_back(pid, std::regex_replace(call, std::regex(R"(\) += )"), ") = "));
+    }
+    return calls;
+}
+
+// Sends TEXT in pieces of varying size (cutting lines anywhere) from a second thread while
+// this one reads the echo; returns the echo (or what had come at the deadline).
+std::string echo_in_pieces(int fd, const std::string& text, unsigned seed) {
+    int on = 1;  // send each piece at once, as its own segment
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    bool sent = true;
+    std::thread sender([&] {
+        unsigned i = seed;
+        for (size_t off = 0; sent && off < text.size();) {
+            size_t piece = std::min<size_t>(text.size() - off, 1 + (i++ * 7919u) % 2500);
+            sent = harness::send_all(fd, std::string_view(text).substr(off, piece));
+            off += piece;
+        }
+    });
+    std::string partial;
+    auto echo = harness::recv_exact(fd, text.size(), Deadline(60s), &partial);
+    sender.join();
+    EXPECT_TRUE(sent) << "could not send everything";
+    return echo.value_or(partial);
+}
+
+// Line I of client K: "c3 l017 " and a filler of 0 to 2999 letters (below PIPE_BUF).
+std::string client_line(int k, int i) {
+    char head[32];
+    snprintf(head, sizeof head, "c%d l%03d ", k, i);
+    std::string line = head;
+    size_t len = static_cast<size_t>(i * 131 + k * 977) % 3000;
+    for (size_t j = 0; j < len; ++j)
+        line += static_cast<char>('a' + (j + static_cast<size_t>(i + k)) % 26);
+    return line;
+}
+
+std::string join_lines(const std::vector<std::string>& lines) {
+    std::string text;
+    for (const auto& l : lines)
+        text += l + "\n";
+    return text;
+}
+
+std::string writer_done(size_t lines, const std::string& file) {
+    return "writer: end of pipe: " + std::to_string(lines) + " lines appended to " + file;
+}
+
+// Starts echo_storeserv on FILE; *port is 0 if it did not get ready.
+Process start_store(const std::string& file, int* port,
+                    harness::Options options = harness::Options{}) {
+    Process server(PROG_echo_storeserv, {"0", file}, std::move(options));
+    *port = server.wait_ready();
+    return server;
+}
+
+// ---- pipe1, pipe2, pipe3 ------------------------------------------------------------------
+
+TEST(Ch11Pipe, Pipe1ChildWritesParentReadsThenEndOfFile) {
+    auto r = harness::run(PROG_pipe1, {});
+    EXPECT_EQ(r.exit_code(), 0) << r.err;
+    auto out = harness::lines(r.out);
+    ASSERT_EQ(out.size(), 5u) << r.out;
+    // The harness starts programs with descriptors 0-2 only: the pipe gets 3 and 4.
+    EXPECT_EQ(out[0], "pipe: fds[0] = 3 is the read end, fds[1] = 4 is the write end");
+    EXPECT_EQ(out[1], "child: writes \"Who are you?\" into fds[1]");
+    EXPECT_EQ(out[2], "parent: read \"Who are you?\" from fds[0]");
+    EXPECT_EQ(out[3], "parent: read() returned 0: end of file, no write end is open any more");
+    EXPECT_TRUE(std::regex_match(out[4], std::regex("parent: child [0-9]+ exited with status 0")))
+        << out[4];
+}
+
+const std::string kExchanged =  // the book's output: pipe3 always, pipe2 usually
+    "Parent proc output: Who are you?\n"
+    "Child proc output: Thank you for your message\n";
+const std::string kRaceLost =  // pipe2 when the child reads first
+    "Child proc output: Who are you?\n"
+    "child: that is my own message: I read it back before the parent did\n"
+    "parent: nothing to read: the child took its own message (without a time limit, read() "
+    "would wait forever)\n";
+
+TEST(Ch11Pipe, Pipe2LosesTheRaceWheneverTheParentIsLateWhateverTheSleep) {
+    // --slow-parent: the parent reads only after the child has ended — deterministic.
+    for (std::vector<std::string> args :
+         {std::vector<std::string>{"--slow-parent"}, {"--slow-parent", "--sleep", "0"}}) {
+        auto r = harness::run(PROG_pipe2, args);
+        EXPECT_EQ(r.exit_code(), 0) << r.err;
+        EXPECT_EQ(r.out, kRaceLost) << args.size();
+    }
+}
+
+TEST(Ch11Pipe, Pipe2EndsInOneOfItsTwoDocumentedOutcomesAndNeverHangs) {
+    // Which one depends on the scheduler: both are documented, and both end in bounded time.
+    for (std::vector<std::string> args :
+         {std::vector<std::string>{}, std::vector<std::string>{"--sleep", "0"}}) {
+        auto r = harness::run(PROG_pipe2, args, {}, Deadline(20s));
+        EXPECT_FALSE(r.timed_out);
+        EXPECT_EQ(r.exit_code(), 0) << r.err;
+        EXPECT_TRUE(r.out == kExchanged || r.out == kRaceLost) << r.out;
+    }
+}
+
+TEST(Ch11Pipe, Pipe3ExchangesCorrectlyEvenWithASlowParent) {
+    for (std::vector<std::string> args :
+         {std::vector<std::string>{}, std::vector<std::string>{"--slow-parent"}}) {
+        auto r = harness::run(PROG_pipe3, args);
+        EXPECT_EQ(r.exit_code(), 0) << r.err;
+        EXPECT_EQ(r.out, kExchanged);
+    }
+}
+
+TEST(Ch11Pipe, BadUsageIsOneLineAndStatus2) {
+    struct Case {
+        const char* prog;
+        std::vector<std::string> args;
+        std::string err;
+    };
+    for (const Case& c : std::vector<Case>{
+             {PROG_pipe1, {"x"}, "usage: pipe1 (no arguments)\n"},
+             {PROG_pipe2, {"--sleep"}, "usage: pipe2 [--sleep N] [--slow-parent]\n"},
+             {PROG_pipe2, {"--sleep", "11"}, "pipe2: invalid --sleep '11' (expected 0 to 10)\n"},
+             {PROG_pipe2, {"--fast"}, "usage: pipe2 [--sleep N] [--slow-parent]\n"},
+             {PROG_pipe3, {"--slow-parent", "x"}, "usage: pipe3 [--slow-parent]\n"},
+             {PROG_echo_storeserv, {}, "usage: echo_storeserv PORT FILE\n"},
+             {PROG_echo_storeserv, {"0"}, "usage: echo_storeserv PORT FILE\n"},
+         }) {
+        auto r = harness::run(c.prog, c.args);
+        EXPECT_EQ(r.exit_code(), 2) << c.prog;
+        EXPECT_EQ(r.err, c.err);
+        EXPECT_EQ(r.out, "");
+    }
+}
+
+// ---- echo_storeserv ------------------------------------------------------------------------
+
+TEST(Ch11Store, BadPortAndUnwritableFileAreOneLineAndNoFileIsCreated) {
+    harness::TempDir dir;
+    auto r = harness::run(PROG_echo_storeserv, {"70000", dir.file("f.txt")});
+    EXPECT_EQ(r.exit_code(), 2);
+    EXPECT_EQ(r.err, "echo_storeserv: invalid port '70000': out of range (expected 0 to 65535)\n");
+    EXPECT_FALSE(std::filesystem::exists(dir.file("f.txt")));
+
+    std::string bad = dir.file("no/such/dir/f.txt");
+    r = harness::run(PROG_echo_storeserv, {"0", bad});
+    EXPECT_EQ(r.exit_code(), 1);
+    EXPECT_EQ(r.err, "echo_storeserv: open " + bad + ": No such file or directory\n");
+    EXPECT_EQ(r.out, "");  // it stopped before it listened
+}
+
+TEST(Ch11Store, FiveConcurrentClientsTimes200LinesAreStoredExactlyAndIntact) {
+    harness::TempDir dir;
+    std::string file = dir.file("store.txt");
+    int port = 0;
+    Process server = start_store(file, &port);
+    ASSERT_GT(port, 0);
+    constexpr int kClients = 5, kLines = 200;
+
+    std::vector<common::Fd> socks;
+    std::vector<std::vector<std::string>> sent(kClients);
+    for (int k = 0; k < kClients; ++k) {
+        socks.push_back(harness::connect_tcp("127.0.0.1", port));
+        ASSERT_TRUE(socks.back()) << strerror(errno);
+        for (int i = 0; i < kLines; ++i)
+            sent[size_t(k)].push_back(client_line(k, i));
+    }
+    // All five are connected, each to its own client process, before anyone sends.
+    for (int k = 1; k <= kClients; ++k)
+        ASSERT_TRUE(server.wait_for_line("client " + std::to_string(k) + " connected"));
+
+    std::vector<std::string> echoes(kClients);
+    std::vector<std::thread> clients;
+    for (int k = 0; k < kClients; ++k)
+        clients.emplace_back([&, k] {
+            echoes[size_t(k)] = echo_in_pieces(socks[size_t(k)].get(), join_lines(sent[size_t(k)]),
+                                               unsigned(k) + 1);
+        });
+    for (auto& t : clients)
+        t.join();
+    for (int k = 0; k < kClients; ++k)
+        EXPECT_TRUE(echoes[size_t(k)] == join_lines(sent[size_t(k)])) << "client " << k;
+    socks.clear();  // all five leave
+
+    auto stored = wait_for_file_lines(file, kClients * kLines, Deadline(30s));
+    ASSERT_EQ(stored.size(), size_t(kClients * kLines));
+    // Each client's lines, whole and in the order it sent them; no line that is anyone else's.
+    size_t accounted = 0;
+    for (int k = 0; k < kClients; ++k) {
+        std::string prefix = "c" + std::to_string(k) + " ";
+        std::vector<std::string> mine;
+        std::copy_if(stored.begin(), stored.end(), std::back_inserter(mine),
+                     [&](const std::string& l) { return l.starts_with(prefix); });
+        EXPECT_TRUE(mine == sent[size_t(k)]) << "client " << k << ": lines mixed or lost";
+        accounted += mine.size();
+    }
+    EXPECT_EQ(accounted, stored.size());
+
+    // Exactly 1,000: every client process passed 200 lines, and once the server is stopped
+    // the writer reports the final count.
+    for (int k = 0; k < kClients; ++k) {
+        auto line = server.wait_for_line(" disconnected: ");
+        ASSERT_TRUE(line);
+        EXPECT_TRUE(line->ends_with(": 200 lines passed to the writer")) << *line;
+    }
+    kill(-server.pid(), SIGTERM);  // the whole process group, as a service manager would
+    auto status = server.finish(Deadline(20s));
+    ASSERT_TRUE(status) << "the writer did not end";
+    EXPECT_NE(server.out().find(writer_done(1000, file)), std::string::npos) << server.out();
+    EXPECT_EQ(wait_for_file_lines(file, 0).size(), 1000u);
+}
+
+TEST(Ch11Store, ALineOfPipeBufMinusOneIsKeptWholeLongerLinesAreStoredInPieces) {
+    harness::TempDir dir;
+    std::string file = dir.file("store.txt");
+    int port = 0;
+    Process server = start_store(file, &port);
+    ASSERT_GT(port, 0);
+    common::Fd fd = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(fd) << strerror(errno);
+
+    // PIPE_BUF is 4096 on Linux: a line of 4095 bytes and its '\n' go in one atomic write.
+    std::string text = std::string(4095, 'A') + "\n" + std::string(10000, 'B') + "\n" +
+                       std::string(4096, 'C') + "\n";
+    EXPECT_TRUE(echo_in_pieces(fd.get(), text, 3) == text) << "echo differs";
+    fd.reset();
+
+    auto stored = wait_for_file_lines(file, 6, Deadline(20s));
+    std::vector<std::string> expected = {std::string(4095, 'A'), std::string(4095, 'B'),
+                                         std::string(4095, 'B'), std::string(1810, 'B'),
+                                         std::string(4095, 'C'), "C"};
+    EXPECT_TRUE(stored == expected) << stored.size() << " lines";
+    for (int i = 0; i < 2; ++i)  // one note for each long line
+        EXPECT_EQ(server.read_err_line(),
+                  "echo_storeserv: client 1: a line longer than 4095 bytes is stored in pieces");
+    EXPECT_TRUE(server.wait_for_line("client 1 disconnected: 6 lines passed to the writer"));
+}
+
+TEST(Ch11Store, AClientThatResetsItsConnectionLosesNoLineItSent) {
+    harness::TempDir dir;
+    std::string file = dir.file("store.txt");
+    int port = 0;
+    Process server = start_store(file, &port);
+    ASSERT_GT(port, 0);
+    common::Fd fd = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(fd) << strerror(errno);
+    ASSERT_TRUE(server.wait_for_line("client 1 connected"));
+
+    std::vector<std::string> lines;
+    for (int i = 0; i < 100; ++i)
+        lines.push_back(client_line(7, i).substr(0, 90));
+    std::string text = join_lines(lines) + "half a line, then the reset";
+    ASSERT_TRUE(harness::send_all(fd.get(), text));
+    // Close with RST at once (SO_LINGER 0), without reading a byte of the echo.
+    linger reset{.l_onoff = 1, .l_linger = 0};
+    ASSERT_EQ(setsockopt(fd.get(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset), 0);
+    fd.reset();
+
+    lines.push_back("half a line, then the reset");  // stored as a line of its own
+    auto stored = wait_for_file_lines(file, lines.size(), Deadline(20s));
+    EXPECT_TRUE(stored == lines) << stored.size() << " of " << lines.size() << " lines";
+    EXPECT_TRUE(server.wait_for_line("client 1 disconnected: 101 lines passed to the writer"));
+
+    // The server goes on: the next client is echoed and stored.
+    common::Fd next = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(next) << strerror(errno);
+    ASSERT_TRUE(harness::send_all(next.get(), "next client\n"));
+    EXPECT_EQ(harness::recv_exact(next.get(), 12), "next client\n");
+    EXPECT_EQ(wait_for_file_lines(file, 102).back(), "next client");
+}
+
+TEST(Ch11Store, SocatClientIsEchoedAndItsPartialLastLineIsStored) {
+    SOCKLAB_REQUIRE_TOOL("socat");
+    harness::TempDir dir;
+    std::string file = dir.file("store.txt");
+    int port = 0;
+    Process server = start_store(file, &port);
+    ASSERT_GT(port, 0);
+
+    // socat sends its stdin, half-closes at end of input, and prints what comes back.
+    std::string input = "first line\nsecond line\nno newline at the end";
+    auto r =
+        harness::run("socat", {"-t", "30", "-", "TCP:127.0.0.1:" + std::to_string(port)}, input);
+    EXPECT_EQ(r.exit_code(), 0) << r.err;
+    EXPECT_EQ(r.out, input);
+    EXPECT_EQ(wait_for_file_lines(file, 3),
+              (std::vector<std::string>{"first line", "second line", "no newline at the end"}));
+    EXPECT_EQ(harness::read_file(file), input + "\n");
+}
+
+TEST(Ch11Store, TheWriterOutlivesTheServerUntilTheLastWriteEndCloses) {
+    harness::TempDir dir;
+    std::string file = dir.file("store.txt");
+    int port = 0;
+    Process server = start_store(file, &port);
+    ASSERT_GT(port, 0);
+    common::Fd fd = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(fd) << strerror(errno);
+    ASSERT_TRUE(harness::send_all(fd.get(), "before\n"));
+    ASSERT_EQ(harness::recv_exact(fd.get(), 7), "before\n");
+
+    server.signal(SIGTERM);  // the server process only: its client process and the writer stay
+    auto status = server.wait_exit();
+    ASSERT_TRUE(status);
+    EXPECT_TRUE(WIFSIGNALED(*status) && WTERMSIG(*status) == SIGTERM)
+        << harness::describe_status(*status);
+    // No new client: the listening socket is gone, so no other process kept a copy of it.
+    // No new client: once the server's exit has closed its descriptors (the kernel may finish
+    // that just after the exit is reported), nobody listens on the port — no other process
+    // kept a copy of the listening socket.
+    Deadline deadline(10s);
+    while (listening_on(port) && !deadline.expired()) {
+        std::this_thread::sleep_for(1ms);  // polling /proc: a wait on a state, bounded
+    }
+    EXPECT_FALSE(listening_on(port));
+    errno = 0;
+    EXPECT_FALSE(harness::connect_tcp("127.0.0.1", port));
+    EXPECT_EQ(errno, ECONNREFUSED);
+
+    // The client process still holds a write end: its lines are echoed and stored.
+    ASSERT_TRUE(harness::send_all(fd.get(), "after the server\n"));
+    EXPECT_EQ(harness::recv_exact(fd.get(), 17), "after the server\n");
+    EXPECT_EQ(wait_for_file_lines(file, 2),
+              (std::vector<std::string>{"before", "after the server"}));
+
+    fd.reset();  // the client leaves: its process closes the last write end
+    ASSERT_TRUE(server.finish(Deadline(20s))) << "the writer did not end";
+    EXPECT_NE(server.out().find(writer_done(2, file)), std::string::npos) << server.out();
+}
+
+TEST(Ch11Store, IfTheWriterDiesTheServerStopsAndEchoesNoLineItCannotStore) {
+    harness::TempDir dir;
+    std::string file = dir.file("store.txt");
+    int port = 0;
+    Process server = start_store(file, &port);
+    ASSERT_GT(port, 0);
+    common::Fd fd = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(fd) << strerror(errno);
+    ASSERT_TRUE(harness::send_all(fd.get(), "stored\n"));
+    ASSERT_EQ(harness::recv_exact(fd.get(), 7), "stored\n");
+    ASSERT_EQ(wait_for_file_lines(file, 1).size(), 1u);  // the writer has stored it
+
+    // Two children now: the writer (forked first, lower pid) and client 1's process.
+    auto children = children_of(server.pid());
+    ASSERT_EQ(children.size(), 2u);
+    pid_t writer = std::min(children[0].pid, children[1].pid);
+    ASSERT_EQ(kill(writer, SIGKILL), 0);
+
+    // The server notices (SIGCHLD) and stops with one line and status 1.
+    auto status = server.wait_exit();
+    ASSERT_TRUE(status);
+    EXPECT_TRUE(harness::exited_with(*status, 1)) << harness::describe_status(*status);
+    EXPECT_NE(server.err().find("echo_storeserv: the writer process has ended; stopping\n"),
+              std::string::npos)
+        << server.err();
+    // Client 1's process finds no reader left (EPIPE): it stops before it echoes the line.
+    ASSERT_TRUE(harness::send_all(fd.get(), "not stored\n"));
+    auto end = harness::recv_to_end(fd.get());
+    EXPECT_EQ(end.data, "");
+    EXPECT_NE(end.end, harness::End::kDeadline);
+    EXPECT_EQ(harness::read_file(file), "stored\n");
+}
+
+TEST(Ch11Store, CtrlCLosesNoLineAlreadyInThePipe) {
+    // Start the server with SIGINT at its default action even if this test was started with
+    // SIGINT ignored (a background job), since the server would inherit that.
+    struct sigaction dfl {};
+    struct sigaction old {};
+    dfl.sa_handler = SIG_DFL;
+    sigaction(SIGINT, &dfl, &old);
+    harness::TempDir dir;
+    std::string file = dir.file("store.txt");
+    int port = 0;
+    Process server = start_store(file, &port);
+    sigaction(SIGINT, &old, nullptr);
+    ASSERT_GT(port, 0);
+
+    std::vector<common::Fd> socks;
+    for (int k = 0; k < 3; ++k) {
+        socks.push_back(harness::connect_tcp("127.0.0.1", port));
+        ASSERT_TRUE(socks.back()) << strerror(errno);
+        std::vector<std::string> lines;
+        for (int i = 0; i < 50; ++i)
+            lines.push_back(client_line(k, i));
+        // Echoed means stored first: each line is in the pipe (or FILE) once it comes back.
+        std::string text = join_lines(lines);
+        ASSERT_TRUE(echo_in_pieces(socks.back().get(), text, 9) == text);
+    }
+    // Ctrl-C in a terminal: SIGINT to the whole foreground process group.  The server and
+    // its client processes end; the writer stores what is left in the pipe, then ends.
+    kill(-server.pid(), SIGINT);
+    auto status = server.finish(Deadline(20s));
+    ASSERT_TRUE(status) << "the writer did not end";
+    EXPECT_TRUE(WIFSIGNALED(*status) && WTERMSIG(*status) == SIGINT)
+        << harness::describe_status(*status);
+    EXPECT_NE(server.out().find(writer_done(150, file)), std::string::npos) << server.out();
+    EXPECT_EQ(wait_for_file_lines(file, 0).size(), 150u);
+}
+
+TEST(Ch11Store, OneProcessPerClientAndNoZombieAfterTwentyLeaveAtOnce) {
+    harness::TempDir dir;
+    std::string file = dir.file("store.txt");
+    int port = 0;
+    Process server = start_store(file, &port);
+    ASSERT_GT(port, 0);
+
+    constexpr int kClients = 20;
+    std::vector<common::Fd> socks;
+    for (int k = 0; k < kClients; ++k) {
+        socks.push_back(harness::connect_tcp("127.0.0.1", port));
+        ASSERT_TRUE(socks.back()) << strerror(errno);
+        std::string line = "client " + std::to_string(k) + "\n";
+        ASSERT_TRUE(harness::send_all(socks.back().get(), line));
+        ASSERT_EQ(harness::recv_exact(socks.back().get(), line.size()), line);
+    }
+    // 20 client processes and the writer, all alive (state S: asleep in read()).
+    auto children = children_of(server.pid());
+    EXPECT_EQ(children.size(), size_t(kClients + 1));
+    for (const Child& c : children)
+        EXPECT_NE(c.state, 'Z') << c.pid;
+
+    socks.clear();  // all 20 leave at the same instant
+    for (int k = 0; k < kClients; ++k)
+        ASSERT_TRUE(server.wait_for_line(" disconnected: 1 lines passed to the writer"));
+    // The SIGCHLD handler's waitpid loop reaps every one: only the writer remains.
+    Deadline deadline(10s);
+    while (!deadline.expired() && children_of(server.pid()).size() != 1)
+        std::this_thread::sleep_for(10ms);  // polling /proc: a wait on a state, bounded
+    children = children_of(server.pid());
+    ASSERT_EQ(children.size(), 1u);
+    EXPECT_NE(children[0].state, 'Z');
+    EXPECT_EQ(wait_for_file_lines(file, kClients).size(), size_t(kClients));
+    EXPECT_TRUE(server.running());
+}
+
+TEST(Ch11Store, StraceShowsWhoClosesWhatAndOneWritePerLineIntoThePipe) {
+    SOCKLAB_REQUIRE_TOOL("strace");
+    harness::TempDir dir;
+    std::string file = dir.file("store.txt"), trace = dir.file("trace");
+    Process strace("strace",
+                   {"-f", "-o", trace, "-s", "256", "-e",
+                    "trace=listen,pipe,pipe2,accept,accept4,clone,clone3,fork,close,write",
+                    PROG_echo_storeserv, "0", file},
+                   harness::traced());
+    int port = strace.wait_ready();
+    ASSERT_GT(port, 0) << strace.err();
+
+    common::Fd fd = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(fd) << strerror(errno);
+    // Three lines and a half arrive in one segment; the rest of the line comes later.
+    ASSERT_TRUE(harness::send_all(fd.get(), "one\ntwo\nthree\nfo"));
+    ASSERT_EQ(harness::recv_exact(fd.get(), 16), "one\ntwo\nthree\nfo");
+    ASSERT_TRUE(harness::send_all(fd.get(), "ur\n"));
+    ASSERT_EQ(harness::recv_exact(fd.get(), 3), "ur\n");
+    fd.reset();
+    ASSERT_EQ(wait_for_file_lines(file, 4).size(), 4u);
+
+    // Stop the server (its pid is strace's child); the writer then ends, and so does strace.
+    auto server = children_of(strace.pid());
+    ASSERT_EQ(server.size(), 1u);
+    kill(server[0].pid, SIGTERM);
+    ASSERT_TRUE(strace.finish(Deadline(20s))) << "strace did not end";
+
+    std::map<std::string, std::vector<std::string>> by_pid;  // each process's calls, in order
+    std::string parent, listen_fd, pipe_r, pipe_w, client_fd;
+    std::vector<std::string> forks;
+    std::smatch m;
+    for (const auto& [pid, call] : strace_calls(harness::read_file(trace))) {
+        by_pid[pid].push_back(call);
+        if (std::regex_search(call, m, std::regex(R"(^listen\((\d+),)"))) {
+            parent = pid;
+            listen_fd = m[1];
+        } else if (pid != parent) {
+            continue;
+        } else if (std::regex_search(call, m, std::regex(R"(^pipe2?\(\[(\d+), (\d+)\])"))) {
+            pipe_r = m[1];
+            pipe_w = m[2];
+        } else if (std::regex_search(call, m, std::regex(R"(^(clone|fork).* = (\d+)$)")) &&
+                   call.find("CLONE_THREAD") == std::string::npos) {
+            forks.push_back(m[2]);
+        } else if (std::regex_search(call, m, std::regex(R"(^accept.* = (\d+)$)"))) {
+            client_fd = m[1];
+        }
+    }
+    ASSERT_FALSE(parent.empty()) << harness::read_file(trace);
+    ASSERT_FALSE(pipe_w.empty()) << harness::read_file(trace);
+    ASSERT_EQ(forks.size(), 2u) << "the writer and one client process";
+    ASSERT_FALSE(client_fd.empty());
+    auto has = [&](const std::string& pid, const std::string& call) {
+        const auto& calls = by_pid[pid];
+        return std::any_of(calls.begin(), calls.end(),
+                           [&](const std::string& c) { return c.starts_with(call); });
+    };
+    const std::string& writer = forks[0];
+    const std::string& child = forks[1];
+    // The writer closes the listening socket and its write end (else it never sees EOF).
+    EXPECT_TRUE(has(writer, "close(" + listen_fd + ")"));
+    EXPECT_TRUE(has(writer, "close(" + pipe_w + ")"));
+    // The server closes the read end, and the client socket after each fork.
+    EXPECT_TRUE(has(parent, "close(" + pipe_r + ")"));
+    EXPECT_TRUE(has(parent, "close(" + client_fd + ")"));
+    // The client process closes the listening socket ...
+    EXPECT_TRUE(has(child, "close(" + listen_fd + ")"));
+    // ... and writes each whole line into the pipe with one write(), however it arrived.
+    std::vector<std::string> pipe_writes;
+    for (const std::string& c : by_pid[child])
+        if (c.starts_with("write(" + pipe_w + ", ")) pipe_writes.push_back(c);
+    ASSERT_EQ(pipe_writes.size(), 4u);
+    EXPECT_EQ(pipe_writes[0], "write(" + pipe_w + ", \"one\\n\", 4) = 4");
+    EXPECT_EQ(pipe_writes[1], "write(" + pipe_w + ", \"two\\n\", 4) = 4");
+    EXPECT_EQ(pipe_writes[2], "write(" + pipe_w + ", \"three\\n\", 6) = 6");
+    EXPECT_EQ(pipe_writes[3], "write(" + pipe_w + ", \"four\\n\", 5) = 5");
+}
+
+}  // namespace

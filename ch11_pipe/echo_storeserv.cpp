@@ -1,0 +1,237 @@
+// echo_storeserv.cpp — the fork echo server that also keeps every line it echoes (book ch. 11):
+// the client processes pass each line through one pipe (管道) to a writer process, which
+// appends it to FILE.  The fork server is ch10's lesson (see ch10_fork_server/echo_mpserv.cpp);
+// what is new here is the pipe: many processes write into it, one process reads it.
+//
+// usage: echo_storeserv PORT FILE
+//
+// What to observe (stdout, written by several processes, one whole line per write):
+//     listening on [::]:9190
+//     client 1 connected from [::ffff:127.0.0.1]:40158
+//     client 1 disconnected: 3 lines passed to the writer
+// and `tail -f FILE` shows each line as soon as a client has sent it.  Lines of concurrent
+// clients never mix inside a line: a client process writes one whole line per write() of at
+// most PIPE_BUF (4096) bytes, and the kernel puts such a write into the pipe all at once.
+// A longer line is stored as several lines of at most 4095 bytes (one stderr line says so).
+// A last line without '\n' (the client closed or reset mid-line) is stored with a '\n' added.
+// The writer ignores SIGINT and SIGTERM and ends when no write end of the pipe is left open:
+// after the server (Ctrl-C, kill) and its last client process have gone.  Then it prints
+//     writer: end of pipe: 1000 lines appended to FILE
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+#include "common/error.hpp"
+#include "common/fd.hpp"
+#include "common/io.hpp"
+#include "common/net.hpp"
+
+namespace {
+
+constexpr size_t kBufSize = 4096;
+// The most a client process writes into the pipe at once: one line with its '\n'.  POSIX
+// promises that a write() of at most PIPE_BUF bytes (at least 512; 4096 on Linux) is atomic:
+// its bytes land in the pipe side by side, never mixed with another process's write.
+// A bigger write may be split, and other writers' bytes may land in between.
+constexpr size_t kMaxRecord = PIPE_BUF;
+
+volatile sig_atomic_t writer_pid = 0;
+volatile sig_atomic_t writer_gone = 0;
+
+// SIGCHLD: reap every child that has ended — several may end before the handler runs.
+void reap_children(int) {
+    int saved_errno = errno;
+    pid_t pid;
+    while ((pid = waitpid(-1, nullptr, WNOHANG)) > 0)
+        if (pid == writer_pid) writer_gone = 1;
+    errno = saved_errno;
+}
+
+// The writer process: whatever comes out of the pipe goes to the end of FILE, in the order
+// the records went in.  read() returns 0 (end of file) only once every write end of the pipe
+// is closed — so the writer must not hold one itself.
+[[noreturn]] void run_writer(int pipe_read, int file_fd, const char* path) {
+    char buf[kBufSize];
+    unsigned long lines = 0;
+    for (;;) {
+        ssize_t n = read(pipe_read, buf, sizeof buf);
+        if (n == -1 && errno == EINTR) continue;
+        if (n == -1) common::die("writer: read from the pipe");
+        if (n == 0) break;
+        // write() on a file, no stdio buffer: a line is in FILE as soon as it is read here.
+        if (!common::write_all(file_fd, buf, static_cast<size_t>(n)))
+            common::die("writer: write to %s", path);
+        lines += static_cast<unsigned long>(std::count(buf, buf + n, '\n'));
+    }
+    printf("writer: end of pipe: %lu lines appended to %s\n", lines, path);
+    exit(0);
+}
+
+// One line into the pipe with ONE write() of at most PIPE_BUF bytes: all of it, or nothing.
+bool send_record(int pipe_write, std::string_view record) {
+    ssize_t n;
+    do {
+        n = write(pipe_write, record.data(), record.size());
+    } while (n == -1 && errno == EINTR);
+    if (n == -1) return false;                      // EPIPE: no reader left (the writer has died)
+    if (static_cast<size_t>(n) != record.size()) {  // pipe(7): cannot happen at this size
+        errno = EIO;
+        return false;
+    }
+    return true;
+}
+
+// A client process: echo every byte back, and pass each complete line to the writer.
+// TCP keeps no message boundaries (ch04): a read() may hold half a line or several lines,
+// so the line is assembled here first, and only whole lines go into the pipe.
+int serve_client(int client_fd, int pipe_write, unsigned long client) {
+    std::string line;  // the current line, until its '\n' arrives
+    unsigned long records = 0;
+    bool echo = true, split = false;
+    char buf[kBufSize];
+    for (;;) {
+        ssize_t n = read(client_fd, buf, sizeof buf);
+        if (n == -1 && errno == EINTR) continue;
+        if (n == -1) {  // ECONNRESET: a reset; every byte that came before it has been read
+            common::warn("client %lu: read", client);
+            break;
+        }
+        if (n == 0) break;  // end of stream
+        // Store first, then echo: once the client has its echo, the line is in the pipe.
+        for (std::string_view data(buf, static_cast<size_t>(n)); !data.empty();) {
+            size_t room = kMaxRecord - line.size();  // what still fits, the '\n' included
+            size_t nl = data.substr(0, room).find('\n');
+            if (nl == std::string_view::npos && room > 1) {  // the line goes on
+                size_t take = std::min(data.size(), room - 1);
+                line.append(data.substr(0, take));
+                data.remove_prefix(take);
+                continue;
+            }
+            if (nl != std::string_view::npos) {  // a whole line (or a long line's last piece)
+                line.append(data.substr(0, nl + 1));
+                data.remove_prefix(nl + 1);
+                split = false;
+            } else {  // 4095 bytes and no '\n' yet: this piece becomes a line of its own
+                line += '\n';
+                if (!split)
+                    common::note("client %lu: a line longer than %zu bytes is stored in pieces",
+                                 client, kMaxRecord - 1);
+                split = true;
+            }
+            if (!send_record(pipe_write, line))
+                common::die("client %lu: write to the pipe", client);
+            ++records;
+            line.clear();
+        }
+        // After a failed echo keep reading: what the client sent before it vanished is stored.
+        if (echo && !common::write_all(client_fd, buf, static_cast<size_t>(n))) {
+            common::warn("client %lu: write", client);
+            echo = false;
+        }
+    }
+    if (!line.empty()) {  // the client ended mid-line: keep it, as a line of its own
+        line += '\n';
+        if (!send_record(pipe_write, line)) common::die("client %lu: write to the pipe", client);
+        ++records;
+    }
+    printf("client %lu disconnected: %lu lines passed to the writer\n", client, records);
+    fflush(stdout);
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char* argv[]) {
+    if (argc != 3) common::die_usage("PORT FILE");
+    common::port_arg(argv[1]);  // a bad port exits (status 2) before FILE is created
+    // A client that vanishes must not kill its process with SIGPIPE (write() gets EPIPE).
+    if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) common::die("signal");
+
+    common::Fd file_fd(open(argv[2], O_WRONLY | O_CREAT | O_APPEND, 0644));
+    if (!file_fd) common::die("open %s", argv[2]);
+
+    common::Fd listen_fd;
+    for (const addrinfo& ai : common::listen_addresses(argv[1], SOCK_STREAM)) {
+        listen_fd.reset(socket(ai.ai_family, ai.ai_socktype, ai.ai_protocol));
+        if (!listen_fd) continue;
+        int on = 1, off = 0;
+        setsockopt(listen_fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+        if (ai.ai_family == AF_INET6)
+            setsockopt(listen_fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+        if (bind(listen_fd.get(), ai.ai_addr, ai.ai_addrlen) == 0) break;
+        listen_fd.reset();
+    }
+    if (!listen_fd) common::die("bind to port %s", argv[1]);
+    if (listen(listen_fd.get(), SOMAXCONN) == -1) common::die("listen");
+
+    // fds[0] is the read end, fds[1] the write end.  fork() copies both descriptors.
+    int fds[2];
+    if (pipe(fds) == -1) common::die("pipe");
+    common::Fd pipe_read(fds[0]), pipe_write(fds[1]);
+
+    pid_t pid = fork();
+    if (pid == -1) common::die("fork");
+    if (pid == 0) {  // the writer keeps only the read end and FILE
+        listen_fd.reset();
+        pipe_write.reset();  // else its read() would never see end of file
+        // Ctrl-C (SIGINT) reaches the whole foreground group, and a service manager sends
+        // SIGTERM to all of it: the writer stays to store what is still in the pipe, and ends
+        // by itself once the others are gone.  (SIGKILL still ends it at once.)
+        if (signal(SIGINT, SIG_IGN) == SIG_ERR || signal(SIGTERM, SIG_IGN) == SIG_ERR)
+            common::die("writer: signal");
+        run_writer(pipe_read.get(), file_fd.get(), argv[2]);
+    }
+    writer_pid = pid;
+    pipe_read.reset();  // no reader but the writer: if it dies, writes fail with EPIPE
+    file_fd.reset();
+    // The server keeps pipe_write, unused, for its next clients: each child inherits it.
+
+    struct sigaction act {};
+    act.sa_handler = reap_children;
+    sigemptyset(&act.sa_mask);
+    act.sa_flags = 0;  // no SA_RESTART: accept() fails with EINTR after a SIGCHLD
+    if (sigaction(SIGCHLD, &act, nullptr) == -1) common::die("sigaction");
+
+    common::print_ready("listening on", listen_fd.get());
+    for (unsigned long client = 0;;) {
+        if (writer_gone) common::fatal("the writer process has ended; stopping");
+        sockaddr_storage addr{};
+        socklen_t addr_len = sizeof addr;
+        common::Fd client_fd(
+            accept(listen_fd.get(), reinterpret_cast<sockaddr*>(&addr), &addr_len));
+        if (!client_fd) {
+            if (errno == EINTR) continue;                    // a SIGCHLD, not an error
+            if (errno == ECONNABORTED || errno == EPROTO) {  // reset while in the backlog
+                common::warn("accept");
+                continue;
+            }
+            common::die("accept");
+        }
+        ++client;
+        printf("client %lu connected from %s\n", client,
+               common::to_string(reinterpret_cast<sockaddr*>(&addr)).c_str());
+        fflush(stdout);  // before fork(): else the child would inherit and print it again
+
+        pid = fork();
+        if (pid == -1) {
+            common::warn("client %lu: fork", client);
+            continue;  // client_fd closes: that client is refused
+        }
+        if (pid == 0) {  // the client process
+            listen_fd.reset();
+            int status = serve_client(client_fd.get(), pipe_write.get(), client);
+            exit(status);
+        }
+    }  // the server closes client_fd here: the child has its own copy
+}
