@@ -1,2 +1,671 @@
-// Tests of ch12: written with the chapter.
+// ch12 — I/O multiplexing with select() (book ch. 12), run as real processes over loopback.
+//
+// What these tests prove: select_demo prints a line that arrives before the time-out and
+// prints Time-out! when none does; select() changes both the fd_set and the timeval it is
+// given (the program shows what was left), and because the loop resets both, a line typed
+// after a time-out is still seen and every time-out lasts the full time; lines split or
+// joined by read() are printed whole; end of input ends it.  echo_selectserv serves clients
+// concurrently from one process (client 2 is echoed while client 1 stays connected);
+// 1,000 clients connected at once all get their echoes byte-exact; a client that sends 8 MiB
+// and reads nothing is stopped by backpressure (the server stops reading it), while other
+// clients' round trips stay fast and the server's memory stays bounded; strace shows the
+// stuck client in the write set and out of the read set; a descriptor >= FD_SETSIZE is
+// refused with one log line and the server goes on; out of descriptors (EMFILE) the server
+// does not spin and accepts waiting clients when others leave; resets cost one log line; socat
+// (a peer we did not write) gets 1 MiB echoed byte-exact; bad usage and bad ports exit 2.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/net.hpp"
+#include "harness.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using harness::Deadline;
+using harness::Process;
+
+// "127.0.0.1:40158": our end of a connection, as the server logs it.
+std::string local_address(int fd) {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == -1) return "?";
+    return common::to_string(reinterpret_cast<sockaddr*>(&addr));
+}
+
+std::string first_difference(const std::string& a, const std::string& b) {
+    size_t i = 0;
+    while (i < a.size() && i < b.size() && a[i] == b[i])
+        ++i;
+    return "sizes " + std::to_string(a.size()) + " and " + std::to_string(b.size()) +
+           ", first difference at offset " + std::to_string(i);
+}
+
+// A field of /proc/PID/status in KiB ("VmRSS", "VmHWM"), or -1.
+long status_kib(pid_t pid, const std::string& field) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(in, line))
+        if (line.starts_with(field + ":")) return std::stol(line.substr(field.size() + 1));
+    return -1;
+}
+
+// CPU time (user + system) the process has used so far, in clock ticks (/proc/PID/stat).
+long cpu_ticks(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::istringstream fields(stat.substr(stat.rfind(')') + 2));  // after "pid (comm) "
+    std::string f;
+    long utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && fields >> f; ++i) {  // field 3 is the state
+        if (i == 14) utime = std::stol(f);
+        if (i == 15) stime = std::stol(f);
+    }
+    return utime + stime;
+}
+
+// The soft RLIMIT_NOFILE of a running process, from /proc/PID/limits.
+long open_files_limit(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/limits");
+    std::string line;
+    while (std::getline(in, line))
+        if (line.starts_with("Max open files")) return std::stol(line.substr(26));
+    return -1;
+}
+
+// How many of the process's descriptors are sockets.
+int socket_count(pid_t pid) {
+    int n = 0;
+    std::error_code ec;
+    for (const auto& e :
+         std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
+        std::error_code ec2;
+        auto target = std::filesystem::read_symlink(e.path(), ec2);
+        if (!ec2 && target.string().starts_with("socket:")) ++n;
+    }
+    return n;
+}
+
+int local_port(int fd) {
+    sockaddr_in addr{};
+    socklen_t len = sizeof addr;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == -1) return -1;
+    return ntohs(addr.sin_port);
+}
+
+// Bytes that arrived on the server's end of a loopback connection (local port SERVER_PORT,
+// peer port CLIENT_PORT) and that the server has not read yet: ss's Recv-Q, the rx_queue
+// of /proc/net/tcp ("sl local rem st tx_queue:rx_queue ...", ports in hex).  -1: not found.
+long unread_by_server(int server_port, int client_port) {
+    char local[8], remote[8];
+    snprintf(local, sizeof local, ":%04X", server_port);
+    snprintf(remote, sizeof remote, ":%04X", client_port);
+    for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+        std::ifstream in(table);
+        std::string line;
+        std::getline(in, line);  // header
+        while (std::getline(in, line)) {
+            std::istringstream fields(line);
+            std::string sl, loc, rem, state, queues;
+            fields >> sl >> loc >> rem >> state >> queues;
+            if (loc.ends_with(local) && rem.ends_with(remote))
+                return std::stol(queues.substr(queues.find(':') + 1), nullptr, 16);
+        }
+    }
+    return -1;
+}
+
+// Raise this process's soft descriptor limit to at least N (never above the hard limit).
+// Children started afterwards inherit it through fork() and exec().
+bool raise_open_files(rlim_t n) {
+    rlimit lim{};
+    if (getrlimit(RLIMIT_NOFILE, &lim) == -1) return false;
+    if (lim.rlim_cur >= n) return true;
+    if (lim.rlim_max != RLIM_INFINITY && lim.rlim_max < n) return false;
+    lim.rlim_cur = n;
+    return setrlimit(RLIMIT_NOFILE, &lim) == 0;
+}
+
+void set_nonblocking(int fd) {
+    int flags = fcntl(fd, F_GETFL);
+    ASSERT_NE(flags, -1);
+    ASSERT_NE(fcntl(fd, F_SETFL, flags | O_NONBLOCK), -1);
+}
+
+// Sends from PAYLOAD[*sent] on, on a non-blocking socket, until all of it is sent, or no byte
+// has gone out for `quiet` (nobody reads at the other end), or the deadline.  Returns true if
+// it stopped because nothing went out for `quiet`.
+bool send_until_stuck(int fd, const std::string& payload, size_t* sent,
+                      std::chrono::milliseconds quiet, Deadline deadline) {
+    while (*sent < payload.size() && !deadline.expired()) {
+        ssize_t n = send(fd, payload.data() + *sent, payload.size() - *sent, MSG_NOSIGNAL);
+        if (n > 0) {
+            *sent += static_cast<size_t>(n);
+            continue;
+        }
+        if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return false;
+        pollfd p{fd, POLLOUT, 0};
+        int wait_ms = static_cast<int>(harness::scaled(quiet).count());
+        if (poll(&p, 1, std::min(wait_ms, deadline.ms_left())) == 0) return true;
+    }
+    return false;
+}
+
+// Sends what the socket takes now, without waiting (non-blocking socket).
+void send_more(int fd, const std::string& payload, size_t* sent) {
+    while (*sent < payload.size()) {
+        ssize_t n = send(fd, payload.data() + *sent, payload.size() - *sent, MSG_NOSIGNAL);
+        if (n <= 0) return;
+        *sent += static_cast<size_t>(n);
+    }
+}
+
+Process start_server(std::vector<std::string> args = {"0"}) {
+    return Process(PROG_echo_selectserv, std::move(args));
+}
+
+// ---- select_demo --------------------------------------------------------------------------
+
+// "  select left: FD_ISSET(0) = 1, timeout = {3 s, 712094 us}"
+const std::regex kLeft(R"(  select left: FD_ISSET\(0\) = ([01]), timeout = \{(\d+) s, (\d+) us\})");
+
+TEST(Ch12SelectDemo, LineBeforeTheTimeoutIsPrintedAndSelectShortensTheTimeval) {
+    Process demo(PROG_select_demo, {"--timeout-s", "30"});
+    ASSERT_TRUE(demo.write_stdin("hello\n"));
+    EXPECT_EQ(demo.read_line(), "message from console: hello");
+    auto left = demo.read_line();
+    ASSERT_TRUE(left) << demo.err();
+    std::smatch m;
+    ASSERT_TRUE(std::regex_match(*left, m, kLeft)) << *left;
+    EXPECT_EQ(m[1], "1") << "stdin was ready, so select() left it in the set";
+    long us = std::stol(m[2]) * 1000000 + std::stol(m[3]);
+    // Linux wrote back the time it did not wait: less than the 30 s we gave it, not zero.
+    EXPECT_LT(us, 30'000'000) << *left;
+    EXPECT_GT(us, 0) << *left;
+
+    demo.close_stdin();  // end of input ends the program
+    auto status = demo.finish();
+    ASSERT_TRUE(status) << "select_demo did not stop at end of input";
+    EXPECT_TRUE(harness::exited_with(*status, 0)) << harness::describe_status(*status);
+    EXPECT_EQ(demo.out().find("Time-out!"), std::string::npos) << demo.out();
+}
+
+TEST(Ch12SelectDemo, NoLineMeansTimeOutAndTheResetSetStillSeesTheNextLine) {
+    // stdin stays open (the harness holds the pipe) and we write nothing.
+    Process demo(PROG_select_demo, {"--timeout-s", "1"});
+    ASSERT_EQ(demo.read_line(), "Time-out!") << demo.err();
+    auto first = harness::Clock::now();
+    auto left = demo.read_line();
+    ASSERT_TRUE(left);
+    // After a time-out select() has emptied the set and used up the whole timeval.
+    EXPECT_EQ(*left, "  select left: FD_ISSET(0) = 0, timeout = {0 s, 0 us}");
+
+    // Handed on unchanged, that set and that timeval would make the next select() return 0
+    // at once, and a typed line would never be seen.  The loop resets both: the next
+    // time-out takes the full second again...
+    ASSERT_EQ(demo.read_line(), "Time-out!");
+    EXPECT_GE(harness::Clock::now() - first, 900ms) << "the timeval was not reset";
+    ASSERT_EQ(demo.read_line(), "  select left: FD_ISSET(0) = 0, timeout = {0 s, 0 us}");
+    // ...and stdin is watched again.
+    ASSERT_TRUE(demo.write_stdin("after a time-out\n"));
+    std::optional<std::string> line;
+    Deadline seen(5s);  // one deadline for the whole wait: Time-out! lines keep coming
+    while ((line = demo.read_line(seen)) && *line != "message from console: after a time-out")
+        ASSERT_TRUE(*line == "Time-out!" || line->starts_with("  select left:")) << *line;
+    ASSERT_TRUE(line) << demo.out();
+
+    demo.close_stdin();
+    auto status = demo.finish();
+    ASSERT_TRUE(status);
+    EXPECT_TRUE(harness::exited_with(*status, 0));
+}
+
+TEST(Ch12SelectDemo, LinesAreWholeHoweverReadSplitsThemAndEndOfInputEnds) {
+    // Several lines in one read(), and a last line without '\n' printed at end of input.
+    auto r = harness::run(PROG_select_demo, {"--timeout-s", "30"}, "one\ntwo\nthree\nlast");
+    ASSERT_EQ(r.exit_code(), 0) << r.err;
+    std::vector<std::string> messages;
+    for (const std::string& line : harness::lines(r.out))
+        if (!line.starts_with("  select left:")) messages.push_back(line);
+    EXPECT_EQ(messages, (std::vector<std::string>{
+                            "message from console: one", "message from console: two",
+                            "message from console: three", "message from console: last"}))
+        << r.out;
+}
+
+TEST(Ch12SelectDemo, BadUsageExitsWithStatusTwo) {
+    auto r = harness::run(PROG_select_demo, {"--timeout-s", "0"});
+    EXPECT_EQ(r.exit_code(), 2);
+    EXPECT_EQ(r.err, "select_demo: invalid --timeout-s '0' (expected 1 to 3600)\n");
+    r = harness::run(PROG_select_demo, {"--timeout", "5"});
+    EXPECT_EQ(r.exit_code(), 2);
+    EXPECT_EQ(r.err, "usage: select_demo [--timeout-s N]\n");
+}
+
+// ---- echo_selectserv: concurrency ---------------------------------------------------------
+
+TEST(Ch12SelectServ, ServesASecondClientWhileTheFirstStaysConnected) {
+    Process server = start_server();
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    EXPECT_EQ(server.out(), "listening on 127.0.0.1:" + std::to_string(port) + "\n");
+
+    common::Fd one = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(one) << strerror(errno);
+    EXPECT_EQ(server.read_line(), "client 1 connected from " + local_address(one.get()));
+    // Client 1 stays connected and silent.  ch04's iterative server would now make client 2
+    // wait; one select() loop serves both.
+    common::Fd two = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(two) << strerror(errno);
+    EXPECT_EQ(server.read_line(), "client 2 connected from " + local_address(two.get()));
+    ASSERT_TRUE(harness::send_all(two.get(), "second\n"));
+    EXPECT_EQ(harness::recv_exact(two.get(), 7), "second\n");
+    ASSERT_TRUE(harness::send_all(one.get(), "first\n"));
+    EXPECT_EQ(harness::recv_exact(one.get(), 6), "first\n");
+
+    // A half-close (FIN): the server finishes the echo, then closes its side too.
+    ASSERT_TRUE(harness::send_all(two.get(), "bye"));
+    ASSERT_EQ(shutdown(two.get(), SHUT_WR), 0);
+    auto rest = harness::recv_to_end(two.get());
+    EXPECT_EQ(rest.data, "bye");
+    EXPECT_EQ(rest.end, harness::End::kFin);
+    EXPECT_EQ(server.read_line(), "client 2 disconnected");
+    one.reset();
+    EXPECT_EQ(server.read_line(), "client 1 disconnected");
+    EXPECT_TRUE(server.running());
+    EXPECT_EQ(server.err(), "");
+}
+
+TEST(Ch12SelectServ, ThousandClientsConnectedAtOnceAllGetTheirEchoes) {
+    constexpr int kClients = 1000, kRounds = 3;
+    // 1,000 sockets here and 1,000 in the server, on top of the usual few.
+    if (!raise_open_files(2 * kClients + 100))
+        GTEST_SKIP() << "RLIMIT_NOFILE's hard limit is below " << 2 * kClients + 100;
+    Process server = start_server();
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    ASSERT_GE(open_files_limit(server.pid()), 2 * kClients + 100)
+        << "the server did not inherit the raised limit";
+
+    std::vector<common::Fd> clients;
+    for (int i = 0; i < kClients; ++i) {
+        clients.push_back(harness::connect_tcp("127.0.0.1", port));
+        ASSERT_TRUE(clients.back()) << "client " << i + 1 << ": " << strerror(errno);
+    }
+    // All of them are connected at the same time: the server has accepted each one.
+    ASSERT_TRUE(server.wait_for_line("client 1000 connected", Deadline(30s))) << server.err();
+
+    // Each round: every client sends its message (1 to 1,500 bytes, every byte value), then
+    // every client reads its echo back.
+    for (int round = 0; round < kRounds; ++round) {
+        std::vector<std::string> sent(kClients);
+        for (int i = 0; i < kClients; ++i) {
+            unsigned seed = static_cast<unsigned>(round * kClients + i);
+            sent[i] = harness::random_bytes(1 + (seed * 7919) % 1500, seed);
+            ASSERT_TRUE(harness::send_all(clients[i].get(), sent[i])) << "client " << i + 1;
+        }
+        for (int i = 0; i < kClients; ++i) {
+            std::string partial;
+            auto got =
+                harness::recv_exact(clients[i].get(), sent[i].size(), Deadline(30s), &partial);
+            ASSERT_TRUE(got) << "round " << round << " client " << i + 1 << ": "
+                             << first_difference(partial, sent[i]);
+            ASSERT_TRUE(*got == sent[i]) << first_difference(*got, sent[i]);
+        }
+    }
+    EXPECT_EQ(server.out().find("disconnected"), std::string::npos);
+    clients.clear();
+    EXPECT_TRUE(server.wait_for_line("client 1000 disconnected", Deadline(30s)));
+    EXPECT_TRUE(server.running());
+    EXPECT_EQ(server.err(), "");
+}
+
+// ---- echo_selectserv: a client that never reads --------------------------------------------
+
+// The flooding client: small socket buffers of its own, so that the server's echo backs up
+// (and the server's 64 KiB for it fills) after a few kilobytes, not after megabytes.
+common::Fd flooder(int port) {
+    common::Fd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    int small = 4096;
+    setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    setsockopt(fd.get(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == -1) fd.reset();
+    return fd;
+}
+
+TEST(Ch12SelectServ, ClientThatNeverReadsStallsNobodyAndMemoryStaysBounded) {
+    Process server = start_server();
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    std::vector<common::Fd> others;
+    for (int i = 0; i < 3; ++i) {
+        others.push_back(harness::connect_tcp("127.0.0.1", port));
+        ASSERT_TRUE(others.back()) << strerror(errno);
+        ASSERT_TRUE(harness::send_all(others.back().get(), "warm up"));
+        ASSERT_EQ(harness::recv_exact(others.back().get(), 7), "warm up");
+    }
+    long rss_before = status_kib(server.pid(), "VmRSS");
+    ASSERT_GT(rss_before, 0);
+
+    // 8 MiB from a client that reads nothing.  The server reads until the flooder's 64 KiB
+    // of pending echo is full, then stops reading it.  What the flooder sends after that
+    // waits in the kernel: in the input buffer of the server's socket (which Linux may grow
+    // to several MiB, enough to take all 8 MiB) and then in the flooder's output buffer.
+    common::Fd flood = flooder(port);
+    ASSERT_TRUE(flood) << strerror(errno);
+    set_nonblocking(flood.get());
+    const std::string payload = harness::random_bytes(8 << 20, 8);
+    size_t sent = 0;
+    send_until_stuck(flood.get(), payload, &sent, 500ms, Deadline(30s));
+
+    // Meanwhile everybody else is served, and fast.
+    auto slowest = harness::Clock::duration::zero();
+    for (int trip = 0; trip < 100; ++trip) {
+        for (size_t i = 0; i < others.size(); ++i) {
+            std::string msg = "trip " + std::to_string(trip) + " of client " + std::to_string(i);
+            auto t0 = harness::Clock::now();
+            ASSERT_TRUE(harness::send_all(others[i].get(), msg));
+            ASSERT_EQ(harness::recv_exact(others[i].get(), msg.size(), Deadline(5s)), msg);
+            slowest = std::max(slowest, harness::Clock::now() - t0);
+        }
+    }
+    EXPECT_LT(slowest, harness::scaled(1000ms)) << "a round trip waited for the flooder";
+
+    // All that time the server did not read the flooder: its bytes still wait in the server
+    // socket's input buffer (Recv-Q in ss).  A server that kept reading would have emptied it.
+    long unread = unread_by_server(port, local_port(flood.get()));
+    EXPECT_GT(unread, 0) << "the server read all " << sent << " bytes: no backpressure";
+
+    // The server holds at most 64 KiB for the flooder, not the megabytes it was sent.  (A
+    // server that read everything would hold what it could not write: several MiB.)
+    long hwm = status_kib(server.pid(), "VmHWM");
+    EXPECT_LT(hwm - rss_before, 2048)
+        << "VmRSS before " << rss_before << " KiB, VmHWM " << hwm << " KiB; the flooder sent "
+        << sent << " bytes, " << unread << " of them unread by the server";
+    EXPECT_TRUE(server.running());
+}
+
+// strace prints each select() with the sets it was given: [3 5] means descriptors 3 and 5.
+struct SelectCall {
+    std::vector<int> reads, writes;
+};
+std::optional<SelectCall> parse_select(const std::string& line) {
+    static const std::regex call(R"(^p?select6?\(\d+, (\[[\d ]*\]|NULL), (\[[\d ]*\]|NULL), .*)");
+    std::smatch m;
+    if (!std::regex_match(line, m, call)) return std::nullopt;
+    auto set = [](const std::string& text) {
+        std::vector<int> fds;
+        std::istringstream in(text == "NULL" ? "" : text.substr(1, text.size() - 2));
+        for (int fd; in >> fd;)
+            fds.push_back(fd);
+        return fds;
+    };
+    return SelectCall{set(m[1]), set(m[2])};
+}
+bool contains(const std::vector<int>& v, int x) {
+    return std::find(v.begin(), v.end(), x) != v.end();
+}
+
+TEST(Ch12SelectServ, StraceShowsTheStuckClientInTheWriteSetAndOutOfTheReadSet) {
+    SOCKLAB_REQUIRE_TOOL("strace");
+    // glibc's select() is the pselect6 system call; strace prints it with the sets passed in.
+    Process server("strace",
+                   {"-e", "trace=select,pselect6,accept,accept4", PROG_echo_selectserv, "0"},
+                   harness::traced());
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    common::Fd flood = flooder(port);
+    ASSERT_TRUE(flood) << strerror(errno);
+    common::Fd other = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(other) << strerror(errno);
+
+    // The server's descriptors for the two clients, from accept4()'s results (in order).
+    std::vector<int> accepted;
+    std::regex accept_line(R"(^accept4?\(.*\)\s+=\s+(\d+)$)");
+    Deadline accepts;
+    while (accepted.size() < 2) {
+        auto line = server.read_err_line(accepts);
+        ASSERT_TRUE(line) << server.err();
+        std::smatch m;
+        if (std::regex_match(*line, m, accept_line)) accepted.push_back(std::stoi(m[1]));
+    }
+    const int flood_fd = accepted[0], other_fd = accepted[1];
+
+    // Before any echo is pending the write set is empty.
+    bool empty_write_set_seen = false;
+    for (const std::string& line : harness::lines(server.err()))
+        if (auto call = parse_select(line); call && call->writes.empty())
+            empty_write_set_seen = true;
+    EXPECT_TRUE(empty_write_set_seen) << server.err();
+
+    set_nonblocking(flood.get());
+    const std::string payload = harness::random_bytes(8 << 20, 9);
+    size_t sent = 0;
+    send_until_stuck(flood.get(), payload, &sent, 500ms, Deadline(30s));
+    // strace prints a select() when it returns: each round trip of the other client makes
+    // one return.  Wait (bounded) for a call that shows the server's state for the flooder.
+    bool found = false;
+    Deadline overall(30s);
+    for (int trip = 0; trip < 200 && !found && !overall.expired(); ++trip) {
+        send_more(flood.get(), payload, &sent);  // keep the flooder's side full
+        ASSERT_TRUE(harness::send_all(other.get(), "ping"));
+        ASSERT_EQ(harness::recv_exact(other.get(), 4), "ping");
+        while (auto line =
+                   server.read_err_line(overall.expired() ? Deadline(0ms) : Deadline(50ms))) {
+            auto call = parse_select(*line);
+            if (call && contains(call->writes, flood_fd) && !contains(call->reads, flood_fd) &&
+                contains(call->reads, other_fd))
+                found = true;
+        }
+    }
+    EXPECT_TRUE(found) << "no select() with descriptor " << flood_fd
+                       << " in the write set only; last of the trace:\n"
+                       << server.err().substr(server.err().size() -
+                                              std::min<size_t>(2000, server.err().size()));
+    EXPECT_LT(sent, payload.size());
+}
+
+// ---- echo_selectserv: limits ----------------------------------------------------------------
+
+TEST(Ch12SelectServ, DescriptorAtOrAboveFdSetsizeIsRefusedAndTheServerGoesOn) {
+    SOCKLAB_REQUIRE_TOOL("bash");
+    ASSERT_EQ(FD_SETSIZE, 1024);
+    if (!raise_open_files(1100)) GTEST_SKIP() << "RLIMIT_NOFILE's hard limit is below 1100";
+    // bash fills descriptors 3..1020 and then becomes the server: its listening socket gets
+    // 1021, its first clients 1022 and 1023, and the next one 1024 = FD_SETSIZE.
+    Process server("bash", {"-c",
+                            "for ((fd = 3; fd <= 1020; fd++)); do eval \"exec $fd</dev/null\"; "
+                            "done; exec \"$0\" 0",
+                            PROG_echo_selectserv});
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+
+    // Connect one client at a time until one is refused (its connection is closed at once).
+    std::vector<common::Fd> served;
+    common::Fd refused;
+    std::string address;
+    for (int i = 1; i <= 5 && !refused; ++i) {
+        common::Fd fd = harness::connect_tcp("127.0.0.1", port);
+        ASSERT_TRUE(fd) << strerror(errno);
+        address = local_address(fd.get());  // (a reset socket may forget it)
+        ASSERT_TRUE(harness::send_all(fd.get(), "hi"));
+        pollfd p{fd.get(), POLLIN, 0};
+        ASSERT_EQ(poll(&p, 1, Deadline().ms_left()), 1) << "no echo and no close";
+        char c[2];
+        ssize_t n = recv(fd.get(), c, 2, MSG_PEEK);
+        if (n > 0) {
+            ASSERT_EQ(harness::recv_exact(fd.get(), 2), "hi");
+            served.push_back(std::move(fd));
+        } else {
+            refused = std::move(fd);
+        }
+    }
+    ASSERT_TRUE(refused) << "no client was refused; server stderr:\n" << server.err();
+    ASSERT_GE(served.size(), 1u);
+    auto line = server.read_err_line();
+    ASSERT_TRUE(line) << "no refusal logged; the server is "
+                      << (server.running() ? "running" : "gone");
+    EXPECT_EQ(*line,
+              "echo_selectserv: refused " + address + ": descriptor 1024 >= FD_SETSIZE (1024)");
+
+    // The server goes on: the clients it has are still served...
+    for (common::Fd& fd : served) {
+        ASSERT_TRUE(harness::send_all(fd.get(), "still here"));
+        EXPECT_EQ(harness::recv_exact(fd.get(), 10), "still here");
+    }
+    // ...and when one leaves, its descriptor (below 1024) goes to the next client.
+    served.pop_back();
+    ASSERT_TRUE(server.wait_for_line(std::to_string(served.size() + 1) + " disconnected"));
+    common::Fd next = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(next) << strerror(errno);
+    ASSERT_TRUE(harness::send_all(next.get(), "next"));
+    EXPECT_EQ(harness::recv_exact(next.get(), 4), "next");
+    EXPECT_TRUE(server.wait_for_line("connected from " + local_address(next.get())));
+    EXPECT_TRUE(server.running());
+}
+
+TEST(Ch12SelectServ, OutOfDescriptorsTheServerWaitsWithoutSpinningAndResumes) {
+    SOCKLAB_REQUIRE_TOOL("bash");
+    constexpr int kClients = 20;
+    Process server("bash", {"-c", "ulimit -n 16 && exec \"$0\" 0", PROG_echo_selectserv});
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    ASSERT_EQ(open_files_limit(server.pid()), 16);
+
+    // More clients than descriptors; each sends its line at once.
+    std::vector<common::Fd> clients;
+    for (int i = 0; i < kClients; ++i) {
+        clients.push_back(harness::connect_tcp("127.0.0.1", port));
+        ASSERT_TRUE(clients.back()) << strerror(errno);
+        ASSERT_TRUE(harness::send_all(clients.back().get(), "client " + std::to_string(i) + "\n"));
+    }
+    auto warning = server.read_err_line();
+    ASSERT_TRUE(warning);
+    EXPECT_EQ(*warning,
+              "echo_selectserv: accept (new clients wait until one leaves): Too many open files");
+    // Every descriptor is taken: the listening socket and K clients.
+    const int k = socket_count(server.pid()) - 1;
+    ASSERT_GT(k, 0);
+    ASSERT_LT(k, kClients);
+    ASSERT_TRUE(server.wait_for_line("client " + std::to_string(k) + " connected"));
+    // The accepted ones (the first K, in the order they connected) get their echoes...
+    for (int i = 0; i < k; ++i) {
+        std::string line = "client " + std::to_string(i) + "\n";
+        EXPECT_EQ(harness::recv_exact(clients[i].get(), line.size()), line);
+    }
+    // ...and the server does not spin on the listening socket, which stays readable: over
+    // 2 seconds with nothing to do it uses (next to) no CPU.  A select() that kept returning
+    // for the listening socket would burn the whole window.
+    long before = cpu_ticks(server.pid());
+    std::this_thread::sleep_for(2s);  // a measurement window, not synchronisation
+    long used = cpu_ticks(server.pid()) - before;
+    EXPECT_LE(used * 1000 / sysconf(_SC_CLK_TCK), 200) << "ms of CPU while idle";
+
+    // Two clients leave: two waiting ones are accepted, and their lines (queued in the
+    // kernel all along) come back.
+    clients[0].reset();
+    clients[1].reset();
+    for (int i = k; i < k + 2; ++i) {
+        std::string line = "client " + std::to_string(i) + "\n";
+        EXPECT_EQ(harness::recv_exact(clients[i].get(), line.size()), line) << "client " << i;
+    }
+    EXPECT_TRUE(server.wait_for_line("client " + std::to_string(k + 2) + " connected"));
+    EXPECT_TRUE(server.running());
+}
+
+// ---- echo_selectserv: faults, peers, usage ------------------------------------------------
+
+TEST(Ch12SelectServ, ResetClientsCostOneLineEachAndOthersAreUndisturbed) {
+    Process server = start_server();
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    common::Fd steady = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(steady) << strerror(errno);
+    ASSERT_TRUE(server.wait_for_line("client 1 connected"));
+
+    for (int client = 2; client <= 11; ++client) {
+        // Sends 64 KiB, waits until the echo has started, then resets the connection:
+        // SO_LINGER {on, 0 s} makes close() send RST instead of FIN.
+        common::Fd fd = harness::connect_tcp("127.0.0.1", port);
+        ASSERT_TRUE(fd) << strerror(errno);
+        ASSERT_TRUE(harness::send_all(fd.get(), harness::random_bytes(64 << 10, client)));
+        pollfd p{fd.get(), POLLIN, 0};
+        ASSERT_EQ(poll(&p, 1, Deadline().ms_left()), 1) << "no echo from the server";
+        linger abort{.l_onoff = 1, .l_linger = 0};
+        ASSERT_EQ(setsockopt(fd.get(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort), 0);
+        fd.reset();
+        ASSERT_TRUE(server.wait_for_line("client " + std::to_string(client) + " disconnected"));
+        ASSERT_TRUE(harness::send_all(steady.get(), "steady"));
+        ASSERT_EQ(harness::recv_exact(steady.get(), 6), "steady");
+    }
+    server.signal(SIGTERM);
+    ASSERT_TRUE(server.finish());
+    std::regex warning(R"(echo_selectserv: client (\d+): (read|write): .+)");
+    int warnings = 0;
+    for (const std::string& line : harness::lines(server.err())) {
+        EXPECT_TRUE(std::regex_match(line, warning)) << line;
+        ++warnings;
+    }
+    EXPECT_EQ(warnings, 10) << server.err();
+}
+
+TEST(Ch12SelectServ, SocatClientGetsOneMiBEchoedByteExact) {
+    SOCKLAB_REQUIRE_TOOL("socat");
+    Process server = start_server();
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    // socat half-closes at the end of its stdin and waits (-t, at most 30 s) for our side to
+    // close: the server does once the last byte of the echo is written.
+    Process socat("socat", {"-t", "30", "-", "TCP:127.0.0.1:" + std::to_string(port)});
+    std::string payload = harness::random_bytes(1 << 20, 12);
+    ASSERT_TRUE(socat.write_stdin(payload, Deadline(30s)));
+    socat.close_stdin();
+    auto status = socat.finish(Deadline(30s));
+    ASSERT_TRUE(status) << "socat did not finish";
+    EXPECT_TRUE(harness::exited_with(*status, 0)) << socat.err();
+    EXPECT_TRUE(socat.out() == payload) << first_difference(socat.out(), payload);
+    EXPECT_TRUE(server.wait_for_line("client 1 disconnected"));
+}
+
+TEST(Ch12SelectServ, BadUsageBadPortAndBusyPort) {
+    auto r = harness::run(PROG_echo_selectserv, {});
+    EXPECT_EQ(r.exit_code(), 2);
+    EXPECT_EQ(r.err, "usage: echo_selectserv PORT\n");
+    r = harness::run(PROG_echo_selectserv, {"70000"});
+    EXPECT_EQ(r.exit_code(), 2);
+    EXPECT_TRUE(r.err.starts_with("echo_selectserv: invalid port '70000'")) << r.err;
+    r = harness::run(PROG_echo_selectserv, {"0", "extra"});
+    EXPECT_EQ(r.exit_code(), 2);
+
+    harness::Listener busy = harness::listen_loopback();
+    r = harness::run(PROG_echo_selectserv, {std::to_string(busy.port)});
+    EXPECT_EQ(r.exit_code(), 1);
+    EXPECT_EQ(r.err, "echo_selectserv: bind to port " + std::to_string(busy.port) +
+                         ": Address already in use\n");
+}
+
+}  // namespace
