@@ -1,2 +1,836 @@
-// Tests of ch17: written with the chapter.
+// ch17 (book ch. 17): epoll, level-triggered (条件触发) and edge-triggered (边缘触发).
+//
+// What these tests prove, with the servers run as real processes over loopback:
+//   - the lesson: for one 40-byte message echo_EPLTserv (4-byte reads) wakes up ten times and
+//     echo_EPETserv once, and both echo all 40 bytes; strace shows the ET server's reads on
+//     that socket: ten of 4 bytes, then one that fails with EAGAIN, then epoll_wait again
+//     (for 42 bytes the eleventh read returns 2, a short read, and ends the loop just as
+//     well); a FIN that comes in the same segment as the last bytes is not missed;
+//   - the failures the lesson warns about, observed in the kernel: with --one-read the ET
+//     server sleeps in epoll_wait while 36 bytes sit unread in its socket; with --blocking it
+//     sleeps in read() on one client while another waits in the backlog;
+//   - the real servers (echo_epollserv, echo_EPETserv --buf 16384 --quiet): 1,000 and 10,000
+//     concurrent connections, every echo byte-exact, every descriptor released afterwards;
+//     a client that sends 8 MiB and reads nothing does not slow the others, the server's
+//     peak memory does not grow with it, and it gets all 8 MiB back once it reads; at a
+//     descriptor limit of 64 with 100 clients the connected ones are served, the server uses
+//     no CPU while it waits (no busy loop), and the waiting ones are served when others leave;
+//     clients that reset mid-echo cost nothing;
+//   - peers we did not write (socat, ncat over IPv6) as clients of every server;
+//   - bad usage, a bad port, a port in use: one line and the right exit status.
+#include <dirent.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "harness.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using harness::Deadline;
+using harness::Process;
+
+const std::string kForty = "0123456789abcdefghijklmnopqrstuvwxyzABCD";  // 40 bytes
+
+// ---- Helpers (general enough for other chapters) ----------------------------------------
+
+// Polls a condition until it holds or the deadline passes: for states that only the kernel
+// can report (a process asleep in a syscall, bytes queued in a socket).
+bool wait_until(const std::function<bool()>& done, Deadline deadline = {}) {
+    while (!done()) {
+        if (deadline.expired()) return false;
+        std::this_thread::sleep_for(2ms);
+    }
+    return true;
+}
+
+// utime + stime of a process, in clock ticks (/proc/PID/stat fields 14 and 15).
+long cpu_ticks(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto paren = stat.rfind(')');  // the command name may contain spaces
+    if (paren == std::string::npos) return -1;
+    std::istringstream fields(stat.substr(paren + 2));
+    std::string field;
+    long utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && fields >> field; ++i) {  // field 3 is the state
+        if (i == 14) utime = std::stol(field);
+        if (i == 15) stime = std::stol(field);
+    }
+    return utime + stime;
+}
+
+// Peak resident set size of a process, in KiB (/proc/PID/status VmHWM).
+long vm_hwm_kib(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    std::string key;
+    while (in >> key) {
+        long value;
+        if (key == "VmHWM:" && in >> value) return value;
+    }
+    return -1;
+}
+
+// Number of descriptors a process has open (/proc/PID/fd).
+int open_fds(pid_t pid) {
+    DIR* dir = opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());
+    if (!dir) return -1;
+    int n = 0;
+    while (dirent* e = readdir(dir))
+        if (e->d_name[0] != '.') ++n;
+    closedir(dir);
+    return n;
+}
+
+// The system call a sleeping process is in, and its first argument (/proc/PID/syscall:
+// "232 0x4 ..." for epoll_wait on descriptor 4).  -1 while it runs.
+long current_syscall(pid_t pid, long* first_arg = nullptr) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/syscall");
+    std::string nr, arg;
+    if (!(in >> nr >> arg) || nr == "running") return -1;
+    if (first_arg) *first_arg = std::stol(arg, nullptr, 16);
+    return std::stol(nr);
+}
+
+bool in_epoll_wait(pid_t pid) {
+    long nr = current_syscall(pid);
+    return nr == SYS_epoll_wait || nr == SYS_epoll_pwait || nr == 441 /* epoll_pwait2 */;
+}
+
+// Unread bytes in the receive queue of the TCP socket 127.0.0.1:LOCAL <- 127.0.0.1:REMOTE
+// (/proc/net/tcp "tx_queue:rx_queue" in hex; `ss` shows it as Recv-Q).  -1 if not found.
+long recv_queue(int local_port, int remote_port) {
+    char local[16], remote[16];
+    snprintf(local, sizeof local, "0100007F:%04X", local_port);
+    snprintf(remote, sizeof remote, "0100007F:%04X", remote_port);
+    std::ifstream in("/proc/net/tcp");
+    std::string line;
+    std::getline(in, line);
+    while (std::getline(in, line)) {
+        std::istringstream fields(line);
+        std::string sl, loc, rem, state, queues;
+        fields >> sl >> loc >> rem >> state >> queues;
+        if (loc == local && rem == remote)
+            return std::stol(queues.substr(queues.find(':') + 1), nullptr, 16);
+    }
+    return -1;
+}
+
+int local_port(int fd) {
+    sockaddr_in addr{};
+    socklen_t len = sizeof addr;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    return ntohs(addr.sin_port);
+}
+
+// The (first) child of a process, e.g. the program that strace runs; -1 if none.
+pid_t child_of(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
+    pid_t child = -1;
+    in >> child;
+    return child;
+}
+
+// Raises this process's descriptor limit to at least WANT (soft up to hard; the hard limit
+// too if we may).  Servers started afterwards inherit it.  False if WANT is out of reach.
+bool raise_nofile(rlim_t want) {
+    rlimit rl{};
+    if (getrlimit(RLIMIT_NOFILE, &rl) == -1) return false;
+    if (rl.rlim_max < want) {
+        rlimit higher{want, want};
+        if (setrlimit(RLIMIT_NOFILE, &higher) == 0) return true;  // root (CAP_SYS_RESOURCE)
+    }
+    rl.rlim_cur = rl.rlim_max;
+    return setrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur >= want;
+}
+
+// The message client I sends in round R: SIZE bytes, different for every client and round.
+char message_byte(int client, int round, size_t k) {
+    uint32_t x = static_cast<uint32_t>(client) * 2654435761u ^
+                 static_cast<uint32_t>(round) * 40503u ^ static_cast<uint32_t>(k) * 2246822519u;
+    return static_cast<char>(x >> 13);
+}
+
+std::string message(int client, int round, size_t size) {
+    std::string m(size, '\0');
+    for (size_t k = 0; k < size; ++k)
+        m[k] = message_byte(client, round, k);
+    return m;
+}
+
+// N clients connect to 127.0.0.1:PORT and stay connected until the end.  Phase 1: each
+// connects and does one echo (at most kInFlight connecting at a time, so the server's listen
+// backlog never overflows).  When all N have done it, AT_PEAK runs (every connection is open)
+// and phase 2 begins: all N at once do ROUNDS - 1 more echoes.  Every echo is checked byte
+// for byte.  Returns a description of the first failure, or "" if all went well.
+std::string echo_swarm(int port, int n, int rounds, size_t size, Deadline deadline,
+                       const std::function<void()>& at_peak = {}) {
+    constexpr int kInFlight = 500;
+    struct Client {
+        common::Fd fd;
+        int round = 0;
+        size_t got = 0;
+        bool connected = false;
+    };
+    std::vector<Client> clients(static_cast<size_t>(n));
+    common::Fd ep(epoll_create1(EPOLL_CLOEXEC));
+    if (!ep) return std::string("epoll_create1: ") + strerror(errno);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+
+    auto send_round = [&](int i) -> std::string {
+        std::string m = message(i, clients[i].round, size);
+        ssize_t sent = send(clients[i].fd.get(), m.data(), m.size(), MSG_NOSIGNAL);
+        if (sent != static_cast<ssize_t>(m.size()))  // a small message on an idle socket
+            return "client " + std::to_string(i) + ": send: " + strerror(errno);
+        return "";
+    };
+
+    int opened = 0, warmed = 0, finished = 0;
+    char buf[65536];
+    epoll_event events[1024];
+    while (finished < n) {
+        while (opened < n && opened - warmed < kInFlight) {
+            int i = opened++;
+            clients[i].fd.reset(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+            if (!clients[i].fd) return std::string("socket: ") + strerror(errno);
+            if (connect(clients[i].fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) ==
+                    -1 &&
+                errno != EINPROGRESS)
+                return "client " + std::to_string(i) + ": connect: " + strerror(errno);
+            epoll_event ev{.events = EPOLLOUT, .data = {.u32 = static_cast<uint32_t>(i)}};
+            epoll_ctl(ep.get(), EPOLL_CTL_ADD, clients[i].fd.get(), &ev);
+        }
+        if (deadline.expired())
+            return "deadline: " + std::to_string(opened) + " opened, " + std::to_string(warmed) +
+                   " echoed once, " + std::to_string(finished) + " finished";
+        int ready = epoll_wait(ep.get(), events, 1024, std::min(deadline.ms_left(), 200));
+        if (ready == -1 && errno == EINTR) continue;
+        if (ready == -1) return std::string("epoll_wait: ") + strerror(errno);
+        for (int e = 0; e < ready; ++e) {
+            int i = static_cast<int>(events[e].data.u32);
+            Client& c = clients[i];
+            if (!c.connected) {
+                int err = 0;
+                socklen_t len = sizeof err;
+                getsockopt(c.fd.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+                if (err != 0) return "client " + std::to_string(i) + ": connect: " + strerror(err);
+                c.connected = true;
+                epoll_event ev{.events = EPOLLIN, .data = {.u32 = static_cast<uint32_t>(i)}};
+                epoll_ctl(ep.get(), EPOLL_CTL_MOD, c.fd.get(), &ev);
+                if (auto error = send_round(i); !error.empty()) return error;
+                continue;
+            }
+            ssize_t r = recv(c.fd.get(), buf, size - c.got, MSG_DONTWAIT);
+            if (r == -1 && (errno == EAGAIN || errno == EINTR)) continue;
+            if (r <= 0)
+                return "client " + std::to_string(i) + " round " + std::to_string(c.round) + ": " +
+                       (r == 0 ? "end of stream" : strerror(errno)) + " after " +
+                       std::to_string(c.got) + " bytes";
+            for (size_t k = 0; k < static_cast<size_t>(r); ++k)
+                if (buf[k] != message_byte(i, c.round, c.got + k))
+                    return "client " + std::to_string(i) + " round " + std::to_string(c.round) +
+                           ": wrong byte at offset " + std::to_string(c.got + k);
+            c.got += static_cast<size_t>(r);
+            if (c.got < size) continue;
+            c.got = 0;
+            ++c.round;
+            if (c.round == rounds) {
+                ++finished;
+            } else if (c.round > 1) {
+                if (auto error = send_round(i); !error.empty()) return error;
+            } else if (++warmed == n) {  // everyone is connected and has echoed once
+                if (at_peak) at_peak();
+                for (int j = 0; j < n; ++j)
+                    if (clients[j].round < rounds)
+                        if (auto error = send_round(j); !error.empty()) return error;
+            }
+        }
+    }
+    return "";
+}
+
+// ---- The servers --------------------------------------------------------------------------
+
+// A server under test, with the options that make it a real server.
+struct Server {
+    std::string name;
+    std::string program;
+    std::vector<std::string> options;
+};
+
+const Server kEpoll{"echo_epollserv", PROG_echo_epollserv, {}};
+const Server kEdgeReal{"echo_EPETserv", PROG_echo_EPETserv, {"--buf", "16384", "--quiet"}};
+
+void PrintTo(const Server& s, std::ostream* os) {
+    *os << s.name;
+}
+
+std::vector<std::string> args_for(const Server& s) {
+    std::vector<std::string> args{"0"};
+    args.insert(args.end(), s.options.begin(), s.options.end());
+    return args;
+}
+
+class Ch17RealServer : public ::testing::TestWithParam<Server> {};
+
+INSTANTIATE_TEST_SUITE_P(, Ch17RealServer, ::testing::Values(kEpoll, kEdgeReal),
+                         [](const auto& p) { return p.param.name; });
+
+// Reads the lesson server's lines up to the next "connected client: FD"; returns how many
+// "return epoll_wait" lines came before it and stores FD.
+int wake_ups_until_connected(Process& server, int* fd) {
+    int wakes = 0;
+    while (auto line = server.read_line()) {
+        if (*line == "return epoll_wait") {
+            ++wakes;
+        } else if (line->starts_with("connected client: ")) {
+            *fd = std::stoi(line->substr(18));
+            return wakes;
+        } else {
+            ADD_FAILURE() << "unexpected line: " << *line;
+        }
+    }
+    ADD_FAILURE() << "no 'connected client' line; stderr: " << server.err();
+    return -1;
+}
+
+// Sends MESSAGE to a lesson server on SOCK and checks the echo; returns the number of
+// wake-ups it caused.  They are counted up to the "connected client" line of a new connection
+// made after the whole echo came back (its own wake-up is subtracted); it is kept open in
+// MARKERS, so that its close does not print lines later.
+int wake_ups_for(Process& server, int port, int sock, const std::string& message,
+                 std::vector<common::Fd>& markers) {
+    EXPECT_TRUE(harness::send_all(sock, message));
+    EXPECT_EQ(harness::recv_exact(sock, message.size()), message);
+    markers.push_back(harness::connect_tcp("127.0.0.1", port));
+    EXPECT_TRUE(markers.back()) << strerror(errno);
+    int marker_fd = -1;
+    return wake_ups_until_connected(server, &marker_fd) - 1;
+}
+
+// One 40-byte message from a new client (whose descriptor in the server goes to *SERVER_FD).
+int wake_ups_for_forty_bytes(Process& server, int port, int* server_fd = nullptr) {
+    int fd = -1;
+    common::Fd client = harness::connect_tcp("127.0.0.1", port);
+    EXPECT_TRUE(client) << strerror(errno);
+    EXPECT_EQ(wake_ups_until_connected(server, &fd), 1);  // the accept
+    if (server_fd) *server_fd = fd;
+    std::vector<common::Fd> markers;
+    return wake_ups_for(server, port, client.get(), kForty, markers);
+}
+
+// ---- The lesson: level- vs edge-triggered -------------------------------------------------
+
+TEST(Ch17Lesson, LevelTriggeredWakesTenTimesForFortyBytesReadFourAtATime) {
+    Process server(PROG_echo_EPLTserv, {"0"});
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    // While unread bytes remain, every epoll_wait() reports the socket again: 40 / 4 = 10.
+    EXPECT_EQ(wake_ups_for_forty_bytes(server, port), 10);
+}
+
+TEST(Ch17Lesson, EdgeTriggeredWakesOnceAndStillEchoesAllFortyBytes) {
+    Process server(PROG_echo_EPETserv, {"0"});  // the book's defaults: 4-byte reads, printing
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    EXPECT_EQ(wake_ups_for_forty_bytes(server, port), 1);  // and all 40 bytes came back
+}
+
+TEST(Ch17Lesson, EdgeTriggeredServerReadsUntilEagainOrAShortReadBeforeWaitingAgain) {
+    SOCKLAB_REQUIRE_TOOL("strace");
+    harness::TempDir dir;
+    std::string trace = dir.file("trace");
+    Process server("strace",
+                   {"-f", "-e", "trace=accept4,read,epoll_wait,epoll_pwait", "-o", trace,
+                    PROG_echo_EPETserv, "0"},
+                   harness::traced());
+    int port = server.wait_ready(Deadline(20s));
+    ASSERT_GT(port, 0);
+    common::Fd client = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(client) << strerror(errno);
+    int fd = -1;
+    ASSERT_EQ(wake_ups_until_connected(server, &fd), 1);
+    std::vector<common::Fd> markers;
+    // 40 bytes: ten full 4-byte reads; only the next read can tell whether more is waiting.
+    EXPECT_EQ(wake_ups_for(server, port, client.get(), kForty, markers), 1);
+    // 42 bytes: the eleventh read returns 2 of the 4 asked for: the socket is empty.
+    EXPECT_EQ(wake_ups_for(server, port, client.get(), kForty + "EF", markers), 1);
+    // strace ignores SIGTERM while it runs a program (-I3): stop the server itself, and strace
+    // writes out the trace and exits.
+    pid_t traced_pid = child_of(server.pid());
+    ASSERT_GT(traced_pid, 0);
+    kill(traced_pid, SIGTERM);
+    ASSERT_TRUE(server.wait_exit());
+
+    // The reads on our socket, grouped by the epoll_wait calls between them.
+    std::string text = harness::read_file(trace);
+    std::regex read_re("read\\(" + std::to_string(fd) + ", .*\\) += (-?\\d+)( E[A-Z]+)?");
+    std::vector<std::vector<std::string>> bursts{{}};  // {"4", ..., "-1 EAGAIN"}, ...
+    bool accepted_non_blocking = false;
+    for (const std::string& line : harness::lines(text)) {
+        std::smatch m;
+        if (line.find("accept4(") != std::string::npos &&
+            line.find("SOCK_NONBLOCK") != std::string::npos &&
+            line.ends_with("= " + std::to_string(fd)))
+            accepted_non_blocking = true;
+        if (std::regex_search(line, m, read_re))
+            bursts.back().push_back(m[1].str() + m[2].str());
+        else if (line.find("epoll_wait(") != std::string::npos && !bursts.back().empty())
+            bursts.emplace_back();
+    }
+    EXPECT_TRUE(accepted_non_blocking) << text;
+    std::vector<std::string> forty(10, "4"), forty_two(10, "4");
+    forty.push_back("-1 EAGAIN");
+    forty_two.push_back("2");
+    std::vector<std::vector<std::string>> expected{forty, forty_two, {}};
+    EXPECT_EQ(bursts, expected) << text;
+}
+
+TEST(Ch17Lesson, OneReadPerEdgeLeavesBytesUnreadWhileTheServerSleeps) {
+    Process server(PROG_echo_EPETserv, {"0", "--one-read"});
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    int fd = -1;
+    common::Fd client = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(client) << strerror(errno);
+    ASSERT_EQ(wake_ups_until_connected(server, &fd), 1);
+    ASSERT_TRUE(harness::send_all(client.get(), kForty));
+    EXPECT_EQ(harness::recv_exact(client.get(), 4), kForty.substr(0, 4));
+    // The failure, seen in the kernel: the server is asleep in epoll_wait, and the other 36
+    // bytes sit unread in its socket.  No new edge will come for them.
+    EXPECT_TRUE(wait_until([&] {
+        return in_epoll_wait(server.pid()) && recv_queue(port, local_port(client.get())) == 36;
+    })) << "Recv-Q "
+        << recv_queue(port, local_port(client.get()));
+    // Only new bytes make a new edge, and then it reads the next 4 of the OLD message.
+    ASSERT_TRUE(harness::send_all(client.get(), "!"));
+    EXPECT_EQ(harness::recv_exact(client.get(), 4), kForty.substr(4, 4));
+}
+
+TEST(Ch17Lesson, BlockingSocketsLeaveTheEdgeTriggeredServerStuckInRead) {
+    Process server(PROG_echo_EPETserv, {"0", "--blocking"});
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    int fd = -1;
+    common::Fd a = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(a) << strerror(errno);
+    ASSERT_EQ(wake_ups_until_connected(server, &fd), 1);
+    ASSERT_TRUE(harness::send_all(a.get(), kForty));
+    EXPECT_EQ(harness::recv_exact(a.get(), kForty.size()), kForty);  // all 40 come back, but
+    // the read that should have said EAGAIN blocks instead: the server sleeps in read(fd).
+    long arg = -1;
+    EXPECT_TRUE(wait_until([&] {
+        return current_syscall(server.pid(), &arg) == SYS_read && arg == fd;
+    })) << "syscall "
+        << current_syscall(server.pid(), &arg) << " on " << arg;
+    // Another client connects and sends: its bytes wait, nobody accepts it.
+    common::Fd b = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(b) << strerror(errno);
+    ASSERT_TRUE(harness::send_all(b.get(), "hi"));
+    EXPECT_TRUE(wait_until([&] { return recv_queue(port, local_port(b.get())) == 2; }));
+    EXPECT_EQ(current_syscall(server.pid(), &arg), SYS_read);
+    EXPECT_EQ(arg, fd);
+    // Only when client A leaves does read() return (0), and B is served.
+    a.reset();
+    EXPECT_EQ(harness::recv_exact(b.get(), 2), "hi");
+}
+
+// ---- The real servers: many clients --------------------------------------------------------
+
+TEST_P(Ch17RealServer, ThousandConcurrentClientsEchoByteExact) {
+    ASSERT_TRUE(raise_nofile(1100)) << "cannot raise RLIMIT_NOFILE to 1100";
+    Process server(GetParam().program, args_for(GetParam()));
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    int base = open_fds(server.pid());
+    int peak = 0;
+    std::string error =
+        echo_swarm(port, 1000, 5, 64, Deadline(30s), [&] { peak = open_fds(server.pid()); });
+    EXPECT_EQ(error, "");
+    EXPECT_EQ(peak, base + 1000) << "the server did not hold all 1000 connections at once";
+    EXPECT_TRUE(wait_until([&] { return open_fds(server.pid()) == base; }))
+        << open_fds(server.pid()) << " descriptors open, " << base << " at the start";
+    EXPECT_TRUE(server.running()) << server.err();
+}
+
+TEST_P(Ch17RealServer, TenThousandConcurrentConnectionsEchoByteExact) {
+    if (!raise_nofile(10100)) GTEST_SKIP() << "cannot raise RLIMIT_NOFILE to 10100 here";
+    Process server(GetParam().program, args_for(GetParam()));
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    int base = open_fds(server.pid());
+    int peak = 0;
+    std::string error =
+        echo_swarm(port, 10000, 3, 64, Deadline(60s), [&] { peak = open_fds(server.pid()); });
+    EXPECT_EQ(error, "");
+    EXPECT_EQ(peak, base + 10000) << "the server did not hold all 10000 connections at once";
+    EXPECT_TRUE(wait_until([&] { return open_fds(server.pid()) == base; }, Deadline(30s)))
+        << open_fds(server.pid()) << " descriptors open, " << base << " at the start";
+    EXPECT_TRUE(server.running()) << server.err();
+}
+
+TEST_P(Ch17RealServer, ClientsThatResetMidEchoCostNothing) {
+    Process server(GetParam().program, args_for(GetParam()));
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    int base = open_fds(server.pid());
+    std::string payload = harness::random_bytes(256 << 10, 7);
+    for (int i = 0; i < 50; ++i) {
+        common::Fd fd = harness::connect_tcp("127.0.0.1", port);
+        ASSERT_TRUE(fd) << strerror(errno);
+        ASSERT_TRUE(harness::send_all(fd.get(), payload.substr(0, 64 << 10)));
+        linger reset{.l_onoff = 1, .l_linger = 0};  // close() sends RST, drops unsent data
+        setsockopt(fd.get(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    }
+    common::Fd fd = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(fd) << strerror(errno);
+    ASSERT_TRUE(harness::send_all(fd.get(), "still here"));
+    EXPECT_EQ(harness::recv_exact(fd.get(), 10), "still here");
+    fd.reset();
+    EXPECT_TRUE(wait_until([&] { return open_fds(server.pid()) == base; }))
+        << open_fds(server.pid()) << " descriptors open, " << base << " at the start";
+    EXPECT_TRUE(server.running()) << server.err();
+}
+
+// ---- The end of stream ----------------------------------------------------------------------
+
+// Bytes and FIN in one segment: TCP_CORK holds the bytes back until shutdown() adds the FIN
+// to them, so the server gets a single edge for both.  It must echo the bytes AND see the end
+// of stream (a server that stopped at the short read would never hear of the FIN again).
+void expect_echo_and_close_when_fin_comes_with_the_data(int port, const std::string& message) {
+    common::Fd fd = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(fd) << strerror(errno);
+    int on = 1;
+    ASSERT_EQ(setsockopt(fd.get(), IPPROTO_TCP, TCP_CORK, &on, sizeof on), 0);
+    ASSERT_TRUE(harness::send_all(fd.get(), message));
+    ASSERT_EQ(shutdown(fd.get(), SHUT_WR), 0);
+    auto r = harness::recv_to_end(fd.get());
+    EXPECT_EQ(r.data, message);
+    EXPECT_EQ(r.end, harness::End::kFin) << "the server did not close: it missed the FIN";
+}
+
+TEST_P(Ch17RealServer, FinArrivingWithTheLastBytesIsNotMissed) {
+    Process server(GetParam().program, args_for(GetParam()));
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    expect_echo_and_close_when_fin_comes_with_the_data(port, message(1, 1, 100));
+}
+
+TEST(Ch17Lesson, EdgeTriggeredServerSeesTheFinThatCameWithTheLastBytes) {
+    Process server(PROG_echo_EPETserv, {"0"});  // 4-byte reads: 42 bytes end in a short read
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    expect_echo_and_close_when_fin_comes_with_the_data(port, kForty + "EF");
+    EXPECT_TRUE(server.wait_for_line("closed client: "));
+}
+
+// ---- Backpressure: a client that never reads ------------------------------------------------
+
+TEST_P(Ch17RealServer, ClientThatSendsEightMiBAndNeverReadsStallsNobody) {
+    Process server(GetParam().program, args_for(GetParam()));
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    std::vector<common::Fd> others;
+    for (int i = 0; i < 10; ++i) {
+        others.push_back(harness::connect_tcp("127.0.0.1", port));
+        ASSERT_TRUE(others.back()) << strerror(errno);
+    }
+    long max_rtt_ms = 0;
+    auto round_trips = [&](int rounds) {
+        for (int r = 0; r < rounds; ++r)
+            for (size_t i = 0; i < others.size(); ++i) {
+                std::string m = message(static_cast<int>(i), r, 64);
+                auto start = harness::Clock::now();
+                ASSERT_TRUE(harness::send_all(others[i].get(), m));
+                ASSERT_EQ(harness::recv_exact(others[i].get(), m.size(), Deadline(5s)), m);
+                auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    harness::Clock::now() - start);
+                max_rtt_ms = std::max<long>(max_rtt_ms, ms.count());
+            }
+    };
+    round_trips(5);
+    long hwm_before = vm_hwm_kib(server.pid());
+
+    // The flooder: a small receive buffer (so its window closes soon), non-blocking; it sends
+    // until the kernel says no more (EAGAIN), and reads nothing.
+    const std::string flood = harness::random_bytes(8 << 20, 8);
+    common::Fd flooder(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    int small = 4096;
+    setsockopt(flooder.get(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(connect(flooder.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0)
+        << strerror(errno);
+    fcntl(flooder.get(), F_SETFL, fcntl(flooder.get(), F_GETFL) | O_NONBLOCK);
+    size_t sent = 0;
+    auto push = [&] {  // true if the kernel takes nothing more now
+        while (sent < flood.size()) {
+            ssize_t n = send(flooder.get(), flood.data() + sent, flood.size() - sent, MSG_NOSIGNAL);
+            if (n == -1) return errno == EAGAIN;
+            sent += static_cast<size_t>(n);
+        }
+        return false;
+    };
+    // Push until the flooder is stuck and stays stuck while the others are served.
+    Deadline deadline(30s);
+    int stuck_rounds = 0;
+    while (stuck_rounds < 20 && !deadline.expired()) {
+        size_t before = sent;
+        bool stuck = push();
+        stuck_rounds = stuck && sent == before ? stuck_rounds + 1 : 0;
+        round_trips(1);
+        if (HasFatalFailure()) return;
+    }
+    EXPECT_EQ(stuck_rounds, 20) << "the flooder never got stuck";
+    round_trips(20);  // 200 more round trips while it is stuck
+    if (HasFatalFailure()) return;
+    EXPECT_LT(sent, flood.size());
+    // Backpressure, seen in the kernel: the server has stopped reading the flooder (bytes wait
+    // in its receive queue) instead of moving them into its own memory.
+    EXPECT_GT(recv_queue(port, local_port(flooder.get())), 0);
+    EXPECT_LT(max_rtt_ms, harness::scaled(1000ms).count()) << "others were slowed down";
+    long grown = vm_hwm_kib(server.pid()) - hwm_before;
+    EXPECT_LT(grown, 2048) << "the server's peak RSS grew by " << grown << " KiB after " << sent
+                           << " bytes from a client that does not read";
+    std::cout << "flooder sent " << sent << " bytes before it stuck; server peak RSS grew " << grown
+              << " KiB; slowest other round trip " << max_rtt_ms << " ms\n";
+
+    // Nothing was lost: now it reads, and gets all 8 MiB back, byte for byte.
+    std::string back;
+    char buf[65536];
+    while (back.size() < flood.size() && !deadline.expired()) {
+        push();
+        pollfd p{flooder.get(), POLLIN, 0};
+        poll(&p, 1, 100);
+        ssize_t n = recv(flooder.get(), buf, sizeof buf, MSG_DONTWAIT);
+        if (n > 0) back.append(buf, static_cast<size_t>(n));
+        if (n == 0) break;
+    }
+    EXPECT_EQ(back.size(), flood.size());
+    EXPECT_TRUE(back == flood) << "the echo differs";
+}
+
+// ---- Descriptor exhaustion: EMFILE must not spin --------------------------------------------
+
+TEST_P(Ch17RealServer, AtTheDescriptorLimitServesWhomItCanWithoutBusyLoop) {
+    SOCKLAB_REQUIRE_TOOL("prlimit");
+    std::vector<std::string> args{"--nofile=64:64", "--", GetParam().program};
+    for (const auto& a : args_for(GetParam()))
+        args.push_back(a);
+    Process server("prlimit", args);  // prlimit sets the limit and exec()s the server
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+
+    constexpr int kClients = 100;
+    std::vector<common::Fd> clients;
+    for (int i = 0; i < kClients; ++i) {  // connect() completes: the kernel queues them
+        clients.push_back(harness::connect_tcp("127.0.0.1", port));
+        ASSERT_TRUE(clients.back()) << strerror(errno);
+        ASSERT_TRUE(harness::send_all(clients.back().get(), message(i, 0, 16)));
+    }
+    // "accept: Too many open files with 59 clients: ..." (said once)
+    auto line = server.read_err_line();
+    ASSERT_TRUE(line) << "no line about the limit on stderr";
+    std::smatch m;
+    ASSERT_TRUE(
+        std::regex_search(*line, m, std::regex("accept: Too many open files with (\\d+) clients")))
+        << *line;
+    const int served_first = std::stoi(m[1]);
+    EXPECT_GT(served_first, 40);
+    EXPECT_LT(served_first, 64);
+
+    // Collects echoes until COUNT clients have theirs (or the deadline); returns how many.
+    std::vector<std::string> got(kClients);
+    std::vector<bool> done(kClients, false);
+    auto collect = [&](int count, harness::Clock::time_point until) {
+        int n_done = static_cast<int>(std::count(done.begin(), done.end(), true));
+        while (n_done < count && harness::Clock::now() < until) {
+            std::vector<pollfd> fds;
+            for (int i = 0; i < kClients; ++i)
+                fds.push_back({clients[i] ? clients[i].get() : -1, POLLIN, 0});
+            if (poll(fds.data(), fds.size(), 10) <= 0) continue;
+            for (int i = 0; i < kClients; ++i) {
+                if (!(fds[i].revents & POLLIN) || done[i]) continue;
+                char buf[64];
+                ssize_t n = recv(clients[i].get(), buf, sizeof buf, MSG_DONTWAIT);
+                if (n > 0) got[i].append(buf, static_cast<size_t>(n));
+                if (got[i].size() >= 16) {
+                    done[i] = true;
+                    ++n_done;
+                    EXPECT_EQ(got[i], message(i, 0, 16)) << "client " << i;
+                }
+            }
+        }
+        return n_done;
+    };
+    auto in_10s = [] { return harness::Clock::now() + harness::scaled(10s); };
+    EXPECT_EQ(collect(served_first, in_10s()), served_first);
+
+    // The idle window (here the lesson itself is timing): 2 s in which nothing changes, and
+    // the server must not burn CPU retrying accept().
+    long ticks_before = cpu_ticks(server.pid());
+    EXPECT_EQ(collect(served_first + 1, harness::Clock::now() + 2s), served_first)
+        << "a client beyond the limit was served";
+    long ticks = cpu_ticks(server.pid()) - ticks_before;
+    EXPECT_LE(ticks, 10) << "the server used " << ticks * 1000 / sysconf(_SC_CLK_TCK)
+                         << " ms of CPU in 2 s while it could not accept: a busy loop";
+
+    // Clients leave: the waiting ones are accepted and served.
+    for (int served = served_first; served < kClients;) {
+        int leaving = 0;
+        for (int i = 0; i < kClients; ++i)
+            if (done[i] && clients[i]) {
+                clients[i].reset();
+                ++leaving;
+            }
+        int now = collect(std::min(kClients, served + leaving), in_10s());
+        ASSERT_EQ(now, std::min(kClients, served + leaving))
+            << "the clients waiting were not all served after " << leaving << " left";
+        served = now;
+    }
+    server.signal(SIGTERM);
+    ASSERT_TRUE(server.finish());
+    std::string err = server.err();
+    size_t said = 0;
+    for (size_t at = 0; (at = err.find("Too many open files", at)) != std::string::npos; ++at)
+        ++said;
+    EXPECT_EQ(said, 1u) << "the limit should be reported once:\n" << err;
+}
+
+// ---- Peers we did not write ------------------------------------------------------------------
+
+struct PeerCase {
+    std::string name;
+    std::string program;
+    std::vector<std::string> args;
+    size_t payload;  // the lesson servers print a line per wake-up: keep it small
+};
+
+void PrintTo(const PeerCase& c, std::ostream* os) {
+    *os << c.name;
+}
+
+class Ch17Socat : public ::testing::TestWithParam<PeerCase> {};
+
+INSTANTIATE_TEST_SUITE_P(
+    , Ch17Socat,
+    ::testing::Values(PeerCase{"echo_epollserv", PROG_echo_epollserv, {"0"}, 1 << 20},
+                      PeerCase{"echo_EPETserv_real",
+                               PROG_echo_EPETserv,
+                               {"0", "--buf", "16384", "--quiet"},
+                               1 << 20},
+                      PeerCase{"echo_EPETserv_lesson", PROG_echo_EPETserv, {"0"}, 4000},
+                      PeerCase{"echo_EPLTserv", PROG_echo_EPLTserv, {"0"}, 1000}),
+    [](const auto& p) { return p.param.name; });
+
+TEST_P(Ch17Socat, SocatClientGetsItsBytesBackAndTheServerCloses) {
+    SOCKLAB_REQUIRE_TOOL("socat");
+    Process server(GetParam().program, GetParam().args);
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    // At end of stdin socat half-closes; our server then reads end of stream and closes, which
+    // ends socat (-t 30 only bounds a hang).
+    Process socat("socat", {"-t", "30", "-", "TCP:127.0.0.1:" + std::to_string(port)});
+    std::string payload = harness::random_bytes(GetParam().payload, 9);
+    ASSERT_TRUE(socat.write_stdin(payload, Deadline(30s)));
+    socat.close_stdin();
+    auto status = socat.finish(Deadline(30s));
+    ASSERT_TRUE(status) << "socat did not finish";
+    EXPECT_TRUE(harness::exited_with(*status, 0)) << socat.err();
+    EXPECT_EQ(socat.out().size(), payload.size());
+    EXPECT_TRUE(socat.out() == payload);
+}
+
+TEST(Ch17Peers, NcatOverIPv6GetsItsLinesBack) {
+    SOCKLAB_REQUIRE_TOOL("ncat");
+    Process server(PROG_echo_epollserv, {"0", "--verbose"}, {.bind = "::1"});
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    EXPECT_EQ(server.out(), "listening on [::1]:" + std::to_string(port) + "\n");
+    std::string lines;
+    for (int i = 0; i < 200; ++i)
+        lines += "line " + std::to_string(i) + "\n";
+    auto r = harness::run("ncat", {"::1", std::to_string(port)}, lines, Deadline(20s));
+    EXPECT_EQ(r.exit_code(), 0) << r.err;
+    EXPECT_EQ(r.out, lines);
+    auto connected = server.read_line();
+    ASSERT_TRUE(connected);
+    EXPECT_TRUE(std::regex_match(*connected, std::regex("connected client: \\d+"))) << *connected;
+    EXPECT_EQ(server.read_line(), "closed client: " + connected->substr(18));
+}
+
+// ---- Bad input ---------------------------------------------------------------------------------
+
+TEST(Ch17Usage, BadArgumentsGiveOneLineAndStatusTwo) {
+    struct Case {
+        std::string program;
+        std::vector<std::string> args;
+        std::string err;
+    };
+    const std::vector<Case> cases{
+        {PROG_echo_epollserv, {}, "usage: echo_epollserv PORT [--verbose]\n"},
+        {PROG_echo_epollserv, {"0", "--loud"}, "usage: echo_epollserv PORT [--verbose]\n"},
+        {PROG_echo_epollserv,
+         {"abc"},
+         "echo_epollserv: invalid port 'abc': not a decimal number (expected 0 to 65535)\n"},
+        {PROG_echo_EPLTserv, {}, "usage: echo_EPLTserv PORT\n"},
+        {PROG_echo_EPLTserv,
+         {"70000"},
+         "echo_EPLTserv: invalid port '70000': out of range (expected 0 to 65535)\n"},
+        {PROG_echo_EPETserv,
+         {"0", "--buf", "0"},
+         "echo_EPETserv: invalid --buf '0' (expected 1 to 65536)\n"},
+        {PROG_echo_EPETserv,
+         {"0", "--buf"},
+         "usage: echo_EPETserv PORT [--buf N] [--quiet] [--one-read | --blocking]\n"},
+        {PROG_echo_EPETserv,
+         {"0", "--one-read", "--blocking"},
+         "usage: echo_EPETserv PORT [--buf N] [--quiet] [--one-read | --blocking]\n"},
+    };
+    for (const Case& c : cases) {
+        auto r = harness::run(c.program, c.args);
+        EXPECT_EQ(r.exit_code(), 2) << c.program << " " << ::testing::PrintToString(c.args);
+        EXPECT_EQ(r.err, c.err);
+        EXPECT_EQ(r.out, "");
+    }
+}
+
+TEST(Ch17Usage, PortInUseIsOneLineAndStatusOne) {
+    harness::Listener taken = harness::refused_port();  // bound by the test, not listening
+    for (const std::string program :
+         {PROG_echo_epollserv, PROG_echo_EPLTserv, PROG_echo_EPETserv}) {
+        auto r = harness::run(program, {std::to_string(taken.port)});
+        EXPECT_EQ(r.exit_code(), 1) << program;
+        std::string name = program.substr(program.rfind('/') + 1);
+        EXPECT_EQ(r.err, name + ": bind to port " + std::to_string(taken.port) +
+                             ": Address already in use\n");
+    }
+}
+
+}  // namespace

@@ -1,0 +1,102 @@
+// echo_EPLTserv.cpp — level-triggered epoll, made visible (条件触发, book ch. 17).
+//
+// usage: echo_EPLTserv PORT
+//
+// The book's lesson server: a deliberately tiny read buffer (4 bytes, the book's BUF_SIZE)
+// and one line `return epoll_wait` each time epoll_wait() returns.  Level-triggered: as long
+// as a socket holds unread bytes, every epoll_wait() reports it again.  So one read() per
+// wake-up loses nothing; it only costs wake-ups.  What to observe, for one 40-byte message:
+//     return epoll_wait          <- the listening socket: a connection waits
+//     connected client: 5
+//     return epoll_wait          <- ten of these: each wake-up reads 4 of the 40 bytes
+//     ...
+//     return epoll_wait          <- end of stream (the client closed)
+//     closed client: 5
+// echo_EPETserv (edge-triggered) prints one `return epoll_wait` for the same message.
+// This is the lesson, kept small: client sockets block and each echo is written with
+// write_all(), so a client that sends but never reads would stall everyone.  echo_epollserv
+// is the same idea built as a real server (shared buffer, backpressure, EMFILE handled).
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+
+#include "common/error.hpp"
+#include "common/fd.hpp"
+#include "common/io.hpp"
+#include "common/net.hpp"
+
+namespace {
+
+constexpr size_t kBufSize = 4;  // tiny on purpose: a 40-byte message takes ten reads
+constexpr int kMaxEvents = 50;
+
+}  // namespace
+
+int main(int argc, char* argv[]) {
+    if (argc != 2) common::die_usage("PORT");
+    if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) common::die("signal");
+
+    common::Fd listener;
+    for (const addrinfo& ai : common::listen_addresses(argv[1], SOCK_STREAM)) {
+        listener.reset(socket(ai.ai_family, ai.ai_socktype, ai.ai_protocol));
+        if (!listener) continue;
+        int on = 1, off = 0;
+        setsockopt(listener.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+        if (ai.ai_family == AF_INET6)
+            setsockopt(listener.get(), IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+        if (bind(listener.get(), ai.ai_addr, ai.ai_addrlen) == 0) break;
+        listener.reset();
+    }
+    if (!listener) common::die("bind to port %s", argv[1]);
+    if (listen(listener.get(), SOMAXCONN) == -1) common::die("listen");
+    int listen_fd = listener.get();
+
+    common::Fd epoll(epoll_create1(EPOLL_CLOEXEC));
+    if (!epoll) common::die("epoll_create1");
+    epoll_event ev{.events = EPOLLIN, .data = {.fd = listen_fd}};  // EPOLLIN alone: level
+    if (epoll_ctl(epoll.get(), EPOLL_CTL_ADD, listen_fd, &ev) == -1) common::die("epoll_ctl");
+    common::print_ready("listening on", listen_fd);
+
+    epoll_event events[kMaxEvents];
+    for (;;) {
+        int n = epoll_wait(epoll.get(), events, kMaxEvents, -1);
+        if (n == -1 && errno == EINTR) continue;
+        if (n == -1) common::die("epoll_wait");
+        puts("return epoll_wait");
+        fflush(stdout);
+        for (int i = 0; i < n; ++i) {
+            int fd = events[i].data.fd;
+            if (fd == listen_fd) {
+                int client = accept(listen_fd, nullptr, nullptr);
+                if (client == -1) {
+                    if (errno == EINTR || errno == ECONNABORTED) continue;
+                    // EMFILE: the connection stays waiting and the socket stays readable, so
+                    // level-triggered epoll would report it forever: a busy loop.  This small
+                    // server stops instead; echo_epollserv pauses accepting.
+                    common::die("accept");
+                }
+                epoll_event cev{.events = EPOLLIN, .data = {.fd = client}};
+                if (epoll_ctl(epoll.get(), EPOLL_CTL_ADD, client, &cev) == -1) {
+                    common::warn("epoll_ctl");
+                    close(client);
+                    continue;
+                }
+                printf("connected client: %d\n", client);
+                fflush(stdout);
+                continue;
+            }
+            char buf[kBufSize];
+            ssize_t len = read(fd, buf, sizeof buf);  // at most 4 bytes; the rest waits
+            if (len == -1 && errno == EINTR) continue;
+            if (len > 0 && common::write_all(fd, buf, static_cast<size_t>(len))) continue;
+            close(fd);  // end of stream, a reset, or a failed write: epoll forgets fd too
+            printf("closed client: %d\n", fd);
+            fflush(stdout);
+        }
+    }
+}
