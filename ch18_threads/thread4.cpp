@@ -1,0 +1,86 @@
+// thread4.cpp — a data race made visible: threads update one global counter without a lock
+// (book ch. 18, 线程存在的问题).
+//
+// usage: thread4 [--threads N] [--iterations M]     (N even, default 100; M default 1000000)
+//
+// Half of the N threads add 1 to the global `num` M times, the other half subtract 1 M
+// times.  Every +1 has its -1, so the result should be 0.  It seldom is:
+//     $ ./thread4
+//     sizeof(long long): 8
+//     result: -4298274
+// `num += 1` is not one step but three: load num into a register, add 1, store it back.
+// When two threads on two cores (or one thread preempted between load and store) interleave
+// those steps, one thread's store overwrites the other's: an update is lost.  The code that
+// touches `num` is a critical section (临界区); mutex.cpp protects it.
+// The result differs from run to run; with a small M the threads may not overlap and it may
+// happen to be 0.  A race is a bug even when the sum comes out right: ThreadSanitizer
+// (thread4_tsan, built from this file with -fsanitize=thread) reports it every time:
+//     WARNING: ThreadSanitizer: data race ... in thread_inc ... thread_des
+// (Built without optimisation, the Debug default here.  An optimising compiler may fold the
+// loop into one addition, which makes lost updates rarer but leaves the race.)
+#include <pthread.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include "common/args.hpp"
+#include "common/error.hpp"
+
+namespace {
+
+long long num = 0;  // shared by every thread (data area), protected by nothing
+long iterations = 1000000;
+
+void* thread_inc(void*) {
+    for (long i = 0; i < iterations; ++i)
+        num += 1;  // critical section, unprotected
+    return nullptr;
+}
+
+void* thread_des(void*) {
+    for (long i = 0; i < iterations; ++i)
+        num -= 1;  // critical section, unprotected
+    return nullptr;
+}
+
+}  // namespace
+
+int main(int argc, char* argv[]) {
+    const char* usage = "[--threads N] [--iterations M]";
+    long threads = 100;
+    for (int i = 1; i < argc; i += 2) {
+        if (i + 1 >= argc) common::die_usage("%s", usage);
+        if (strcmp(argv[i], "--threads") == 0)
+            threads = common::number_arg("--threads", argv[i + 1], 2, 1000);
+        else if (strcmp(argv[i], "--iterations") == 0)
+            iterations = common::number_arg("--iterations", argv[i + 1], 1, 1000000000);
+        else
+            common::die_usage("%s", usage);
+    }
+    if (threads % 2 != 0) {
+        common::note("--threads must be even (half add, half subtract), not %ld", threads);
+        return 2;
+    }
+
+    printf("sizeof(long long): %zu\n", sizeof(long long));
+    fflush(stdout);
+    std::vector<pthread_t> thread_id(static_cast<size_t>(threads));
+    for (size_t i = 0; i < thread_id.size(); ++i) {
+        int err =
+            pthread_create(&thread_id[i], nullptr, i % 2 == 0 ? thread_inc : thread_des, nullptr);
+        if (err != 0) {
+            errno = err;
+            common::die("pthread_create");
+        }
+    }
+    for (pthread_t id : thread_id) {
+        if (int err = pthread_join(id, nullptr); err != 0) {
+            errno = err;
+            common::die("pthread_join");
+        }
+    }
+    printf("result: %lld\n", num);
+    return 0;
+}
