@@ -1,2 +1,686 @@
-// Tests of ch07: written with the chapter.
+// ch07 — half-close with shutdown() (book ch. 7): file_server and file_client as real
+// processes over loopback, and the test itself as a client where it must watch the wire.
+//
+// What these tests prove: files of 0 bytes, 1 byte and 10 MiB of random data arrive
+// byte-identical (sha256sum); after its shutdown(SHUT_WR) the server still reads the client's
+// "Thank you", and the four-way close goes through FIN_WAIT2 (server) / CLOSE_WAIT (client)
+// to TIME_WAIT on the server's side; with --close the same message is lost and answered with
+// a reset, while the data written right before close() still arrives whole; input left
+// unread at close() turns the close into a reset; SHUT_WR, SHUT_RD and SHUT_RDWR do what the
+// README says on Linux; strace shows shutdown(fd, SHUT_WR), and with --close no shutdown at
+// all; a client that disconnects mid-file, never reads, or never ends its stream does not
+// stop the server; socat as client and as server; IPv6; a missing or unreadable FILE fails
+// before listening; bad usage, refused connections, unknown hosts and an uncreatable OUTFILE
+// give one line and the right exit status.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/sockios.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "harness.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using harness::Deadline;
+using harness::Process;
+
+constexpr size_t kTenMiB = 10 << 20;
+
+// SHA-256 of a file, computed by coreutils' sha256sum (a digest we did not write).
+std::string sha256_of(const std::string& path) {
+    auto r = harness::run("sha256sum", {path});
+    EXPECT_EQ(r.exit_code(), 0) << r.err;
+    return r.out.substr(0, 64);
+}
+
+// ---- TCP state, seen from the test (general helpers: the lead may move them) -----------
+
+// Our own socket's TCP state (TCP_ESTABLISHED, TCP_CLOSE_WAIT, ...; see netinet/tcp.h).
+int tcp_state(int fd) {
+    tcp_info info{};
+    socklen_t len = sizeof info;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) == -1) return -1;
+    return info.tcpi_state;
+}
+
+int local_port(int fd) {
+    sockaddr_in addr{};
+    socklen_t len = sizeof addr;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    return ntohs(addr.sin_port);
+}
+
+// The state of the IPv4 connection LOCAL_PORT -> REMOTE_PORT in /proc/net/tcp, as its hex
+// code ("05" FIN_WAIT2, "06" TIME_WAIT, ...), or "" if there is none.  The table lists
+// "sl local_address rem_address st ..." with addresses as hex "0100007F:A11F".
+std::string proc_tcp_state(int local_port_, int remote_port) {
+    char local_suffix[8], remote_suffix[8];
+    snprintf(local_suffix, sizeof local_suffix, ":%04X", local_port_);
+    snprintf(remote_suffix, sizeof remote_suffix, ":%04X", remote_port);
+    std::ifstream in("/proc/net/tcp");
+    std::string line;
+    std::getline(in, line);  // header
+    while (std::getline(in, line)) {
+        std::istringstream fields(line);
+        std::string sl, local, remote, state;
+        fields >> sl >> local >> remote >> state;
+        if (local.ends_with(local_suffix) && remote.ends_with(remote_suffix)) return state;
+    }
+    return "";
+}
+
+// Checks CONDITION until it holds or the deadline passes (a socket state, not a sleep: it
+// returns as soon as the state is there).
+bool wait_until(const std::function<bool()>& condition, Deadline deadline = {}) {
+    while (!condition()) {
+        if (deadline.expired()) return false;
+        poll(nullptr, 0, 5);
+    }
+    return true;
+}
+
+// A TCP connection to 127.0.0.1:PORT whose receive buffer is fixed at RCVBUF bytes (set
+// before connect(), which also switches off the kernel's receive-buffer autotuning).
+common::Fd connect_small_rcvbuf(int port, int rcvbuf) {
+    common::Fd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (!fd || setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) == -1 ||
+        connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == -1) {
+        ADD_FAILURE() << "connect to port " << port << ": " << strerror(errno);
+        fd.reset();
+    }
+    return fd;
+}
+
+// Bytes we sent that the peer has not acknowledged yet (SIOCOUTQ).  0: all of it is in the
+// peer's input buffer.
+int unacknowledged(int fd) {
+    int n = -1;
+    ioctl(fd, SIOCOUTQ, &n);
+    return n;
+}
+
+// Starts file_server on FILE with extra ARGS and returns it; *port gets its port.
+Process start_server(const std::string& file, std::vector<std::string> args, int* port,
+                     harness::Options options = {}) {
+    args.insert(args.begin(), {"0", file});
+    Process server(PROG_file_server, args, options);
+    *port = server.wait_ready();
+    return server;
+}
+
+// Runs file_client against PORT into OUTFILE and checks its exit and output.
+void run_file_client(int port, const std::string& outfile, size_t size,
+                     const std::string& host = "127.0.0.1") {
+    auto r =
+        harness::run(PROG_file_client, {host, std::to_string(port), outfile}, {}, Deadline(60s));
+    EXPECT_EQ(r.exit_code(), 0) << r.err;
+    EXPECT_EQ(r.out, "Received file data: " + std::to_string(size) + " bytes -> " + outfile +
+                         "\nSent: Thank you\n");
+    EXPECT_EQ(r.err, "");
+}
+
+// The server's four lines for client N that received SIZE bytes and said "Thank you".
+void expect_half_close_log(Process& server, int n, size_t size) {
+    std::string c = "client " + std::to_string(n);
+    auto connected = server.read_line();
+    ASSERT_TRUE(connected) << server.err();
+    EXPECT_TRUE(connected->starts_with(c + " connected from ")) << *connected;
+    EXPECT_EQ(server.read_line(),
+              c + ": sent " + std::to_string(size) + " bytes, shutdown(SHUT_WR)");
+    EXPECT_EQ(server.read_line(), "Message from client: Thank you");
+    EXPECT_EQ(server.read_line(), c + ": end of stream after 9 bytes, closed");
+}
+
+// ---- Half-close: the file arrives whole, and the answer after it -------------------------
+
+TEST(Ch07HalfClose, TenMiBOfRandomDataArrivesByteIdentical) {
+    harness::TempDir dir;
+    std::string file = dir.file("ten.bin"), out = dir.file("ten.out");
+    harness::write_file(file, harness::random_bytes(kTenMiB, 7));
+    int port;
+    Process server = start_server(file, {}, &port);
+    ASSERT_GT(port, 0);
+    run_file_client(port, out, kTenMiB);
+    EXPECT_EQ(sha256_of(out), sha256_of(file));
+    expect_half_close_log(server, 1, kTenMiB);
+}
+
+TEST(Ch07HalfClose, EmptyAndOneByteFilesArriveToo) {
+    for (const std::string& content : {std::string(), std::string("\xff", 1)}) {
+        harness::TempDir dir;
+        std::string file = dir.file("in"), out = dir.file("out");
+        harness::write_file(file, content);
+        int port;
+        Process server = start_server(file, {}, &port);
+        ASSERT_GT(port, 0);
+        run_file_client(port, out, content.size());
+        EXPECT_EQ(harness::read_file(out), content);
+        EXPECT_EQ(sha256_of(out), sha256_of(file));
+        expect_half_close_log(server, 1, content.size());
+    }
+}
+
+TEST(Ch07HalfClose, ServerReadsTheAnswerSentAfterItsFinAndTheCloseTakesFourSteps) {
+    harness::TempDir dir;
+    const std::string content = "the whole file";
+    harness::write_file(dir.file("f"), content);
+    int port;
+    Process server = start_server(dir.file("f"), {}, &port);
+    ASSERT_GT(port, 0);
+    common::Fd fd = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(fd) << strerror(errno);
+    const int me = local_port(fd.get());
+
+    // 1-2. The server's FIN (its shutdown) ends our stream: we have the whole file ...
+    harness::Received got = harness::recv_to_end(fd.get());
+    EXPECT_EQ(got.data, content);
+    ASSERT_EQ(got.end, harness::End::kFin);
+    // ... and the connection is only half closed: we are in CLOSE_WAIT, the server waits in
+    // FIN_WAIT2 for our FIN, still able to read.
+    EXPECT_EQ(tcp_state(fd.get()), TCP_CLOSE_WAIT);
+    EXPECT_TRUE(wait_until([&] { return proc_tcp_state(port, me) == "05"; }))
+        << "server side: " << proc_tcp_state(port, me) << ", expected 05 (FIN_WAIT2)";
+    auto connected = server.read_line();
+    ASSERT_TRUE(connected);
+    EXPECT_EQ(server.read_line(), "client 1: sent 14 bytes, shutdown(SHUT_WR)");
+
+    // 3. We answer after the FIN, and close: the server reads it, then our end of stream.
+    ASSERT_TRUE(harness::send_all(fd.get(), "Thank you"));
+    fd.reset();
+    EXPECT_EQ(server.read_line(), "Message from client: Thank you");
+    EXPECT_EQ(server.read_line(), "client 1: end of stream after 9 bytes, closed");
+    // 4. The server closed first (active close), so its side ends in TIME_WAIT.
+    EXPECT_TRUE(wait_until([&] { return proc_tcp_state(port, me) == "06"; }))
+        << "server side: " << proc_tcp_state(port, me) << ", expected 06 (TIME_WAIT)";
+}
+
+// ---- close() instead of shutdown(): what is lost, what is not ------------------------------
+
+TEST(Ch07Close, TheAnswerIsLostAndAnsweredWithAReset) {
+    harness::TempDir dir;
+    std::string file = dir.file("f"), content = harness::random_bytes(1 << 20, 8);
+    harness::write_file(file, content);
+    int port;
+    Process server = start_server(file, {"--close"}, &port);
+    ASSERT_GT(port, 0);
+
+    common::Fd fd = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(fd) << strerror(errno);
+    harness::Received got = harness::recv_to_end(fd.get());
+    EXPECT_TRUE(got.data == content) << got.data.size() << " bytes";
+    ASSERT_EQ(got.end, harness::End::kFin);  // the FIN looks the same as after shutdown()
+    ASSERT_TRUE(server.read_line());         // "client 1 connected from ..."
+    EXPECT_EQ(server.read_line(), "client 1: sent 1048576 bytes, close()");
+
+    // Our send() succeeds (the bytes are only queued), but they reach a socket that nobody
+    // can read any more, and its kernel answers with RST.  Having received the FIN already,
+    // Linux reports that reset as EPIPE, and the connection is gone (TCP_CLOSE).
+    ASSERT_EQ(send(fd.get(), "Thank you", 9, MSG_NOSIGNAL), 9);
+    pollfd p{fd.get(), 0, 0};  // no events asked for: wait for POLLHUP / POLLERR only
+    ASSERT_EQ(poll(&p, 1, Deadline().ms_left()), 1) << "no reset came";
+    int err = 0;
+    socklen_t len = sizeof err;
+    getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+    EXPECT_EQ(err, EPIPE) << strerror(err);
+    EXPECT_EQ(tcp_state(fd.get()), TCP_CLOSE);
+    fd.reset();
+
+    // file_client gets the same treatment: it cannot tell (its write() succeeded), but the
+    // server never prints its message.  The next line is client 3's arrival.
+    run_file_client(port, dir.file("out"), content.size());
+    EXPECT_EQ(sha256_of(dir.file("out")), sha256_of(file));
+    auto two = server.read_line();
+    ASSERT_TRUE(two);
+    EXPECT_TRUE(two->starts_with("client 2 connected from ")) << *two;
+    EXPECT_EQ(server.read_line(), "client 2: sent 1048576 bytes, close()");
+    common::Fd three = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(three);
+    auto next = server.read_line();
+    ASSERT_TRUE(next);
+    EXPECT_TRUE(next->starts_with("client 3 connected from ")) << *next;
+    EXPECT_EQ(server.out().find("Message from client"), std::string::npos) << server.out();
+}
+
+TEST(Ch07Close, DataWrittenRightBeforeCloseStillArrivesWhole) {
+    // The server's last write() returns as soon as the bytes are in its output buffer, and
+    // close() follows at once, with megabytes still queued.  They are sent all the same.
+    harness::TempDir dir;
+    std::string file = dir.file("ten.bin"), out = dir.file("ten.out");
+    harness::write_file(file, harness::random_bytes(kTenMiB, 9));
+    int port;
+    Process server = start_server(file, {"--close"}, &port);
+    ASSERT_GT(port, 0);
+    run_file_client(port, out, kTenMiB);
+    EXPECT_EQ(sha256_of(out), sha256_of(file));
+    ASSERT_TRUE(server.read_line());
+    EXPECT_EQ(server.read_line(), "client 1: sent 10485760 bytes, close()");
+}
+
+TEST(Ch07Close, InputLeftUnreadTurnsCloseIntoAReset) {
+    harness::TempDir dir;
+    std::string file = dir.file("ten.bin"), content = harness::random_bytes(kTenMiB, 10);
+    harness::write_file(file, content);
+    for (bool close_mode : {true, false}) {
+        SCOPED_TRACE(close_mode ? "--close" : "shutdown");
+        int port;
+        Process server = start_server(
+            file, close_mode ? std::vector<std::string>{"--close"} : std::vector<std::string>{},
+            &port);
+        ASSERT_GT(port, 0);
+        // We speak first, and read nothing until the server's kernel has acknowledged our
+        // bytes: they are in the server's input buffer.  With our receive buffer fixed at
+        // 64 KiB the server cannot finish writing 10 MiB (let alone close) before we read.
+        common::Fd fd = connect_small_rcvbuf(port, 64 << 10);
+        ASSERT_TRUE(fd);
+        ASSERT_TRUE(harness::send_all(fd.get(), "too early"));
+        ASSERT_TRUE(wait_until([&] { return unacknowledged(fd.get()) == 0; }));
+
+        harness::Received got = harness::recv_to_end(fd.get(), Deadline(60s));
+        ASSERT_LE(got.data.size(), content.size());
+        EXPECT_TRUE(got.data == content.substr(0, got.data.size())) << "not a prefix";
+        if (close_mode) {
+            // close() with unread input: RST at once instead of FIN, and whatever was still
+            // in the server's output buffer is thrown away (often part of the file).
+            EXPECT_EQ(got.end, harness::End::kReset);
+            std::printf("  --close with unread input: %zu of %zu bytes arrived, then RST\n",
+                        got.data.size(), content.size());
+        } else {
+            // shutdown(SHUT_WR) closes only the output: the whole file, FIN, and then the
+            // server reads our early message.
+            EXPECT_EQ(got.end, harness::End::kFin);
+            EXPECT_EQ(got.data.size(), content.size());
+            fd.reset();  // our end of stream: now the server prints what it read
+            EXPECT_TRUE(server.wait_for_line("Message from client: too early"));
+        }
+    }
+}
+
+// ---- shutdown()'s three modes, as the README describes them (Linux, test sockets) -------
+
+struct Pair {
+    common::Fd a, b;  // two ends of one loopback connection
+};
+
+Pair connected_pair() {
+    Pair p;
+    harness::Listener listener = harness::listen_loopback();
+    p.a = harness::connect_tcp("127.0.0.1", listener.port);
+    p.b = harness::accept_within(listener.fd.get());
+    EXPECT_TRUE(p.a && p.b) << strerror(errno);
+    return p;
+}
+
+TEST(Ch07ShutdownModes, ShutWrSendsFinAndKeepsTheInputOpen) {
+    Pair p = connected_pair();
+    ASSERT_TRUE(harness::send_all(p.a.get(), "last words"));
+    ASSERT_EQ(shutdown(p.a.get(), SHUT_WR), 0);
+    harness::Received got = harness::recv_to_end(p.b.get());  // queued data first, then FIN
+    EXPECT_EQ(got.data, "last words");
+    EXPECT_EQ(got.end, harness::End::kFin);
+    EXPECT_EQ(send(p.a.get(), "x", 1, MSG_NOSIGNAL), -1);  // our output is closed ...
+    EXPECT_EQ(errno, EPIPE);
+    ASSERT_TRUE(harness::send_all(p.b.get(), "reply"));  // ... our input is not
+    EXPECT_EQ(harness::recv_exact(p.a.get(), 5), "reply");
+}
+
+TEST(Ch07ShutdownModes, ShutRdSendsNothingAndOnLinuxStillDeliversData) {
+    Pair p = connected_pair();
+    ASSERT_TRUE(harness::send_all(p.b.get(), "before"));
+    ASSERT_EQ(harness::recv_exact(p.a.get(), 1), "b");  // it has arrived
+    ASSERT_EQ(shutdown(p.a.get(), SHUT_RD), 0);
+    // Nothing goes to the peer: a round trip still works and the peer's side stays
+    // ESTABLISHED (a FIN would have put it in CLOSE_WAIT).
+    ASSERT_TRUE(harness::send_all(p.a.get(), "ping"));
+    EXPECT_EQ(harness::recv_exact(p.b.get(), 4), "ping");
+    EXPECT_EQ(tcp_state(p.b.get()), TCP_ESTABLISHED);
+    // Linux does not throw input away: what was queued, and what arrives later, is read.
+    EXPECT_EQ(harness::recv_exact(p.a.get(), 5), "efore");
+    ASSERT_TRUE(harness::send_all(p.b.get(), "after"));
+    EXPECT_EQ(harness::recv_exact(p.a.get(), 5), "after");
+    // With nothing queued, read() returns 0 at once instead of blocking.
+    pollfd pfd{p.a.get(), POLLIN, 0};
+    ASSERT_EQ(poll(&pfd, 1, Deadline().ms_left()), 1);
+    char c;
+    EXPECT_EQ(recv(p.a.get(), &c, 1, MSG_DONTWAIT), 0);
+}
+
+TEST(Ch07ShutdownModes, ShutRdwrActsOnTheConnectionCloseOnlyOnTheDescriptor) {
+    // shutdown() acts on the connection, whichever descriptor names it: a dup() of it is
+    // cut off too, and the descriptor itself stays open.
+    {
+        Pair p = connected_pair();
+        common::Fd copy(dup(p.a.get()));
+        ASSERT_EQ(shutdown(p.a.get(), SHUT_RDWR), 0);
+        EXPECT_EQ(harness::recv_to_end(p.b.get()).end, harness::End::kFin);
+        EXPECT_EQ(send(copy.get(), "x", 1, MSG_NOSIGNAL), -1);
+        EXPECT_EQ(errno, EPIPE);
+        char c;
+        EXPECT_EQ(recv(copy.get(), &c, 1, MSG_DONTWAIT), 0);
+        EXPECT_NE(fcntl(p.a.get(), F_GETFD), -1);  // still an open descriptor
+    }
+    // close() releases one descriptor; the connection ends only with the last one (ch10's
+    // fork()ed servers depend on this).
+    {
+        Pair p = connected_pair();
+        common::Fd copy(dup(p.a.get()));
+        p.a.reset();  // close()
+        ASSERT_TRUE(harness::send_all(copy.get(), "still here"));
+        EXPECT_EQ(harness::recv_exact(p.b.get(), 10), "still here");
+        EXPECT_EQ(tcp_state(p.b.get()), TCP_ESTABLISHED);
+    }
+}
+
+// ---- Faults: the server survives its clients ----------------------------------------------
+
+TEST(Ch07Faults, ClientThatDisconnectsMidFileDoesNotStopTheServer) {
+    harness::TempDir dir;
+    std::string file = dir.file("ten.bin");
+    harness::write_file(file, harness::random_bytes(kTenMiB, 11));
+    int port;
+    Process server = start_server(file, {}, &port);
+    ASSERT_GT(port, 0);
+
+    // Client 1 reads 64 KiB, then resets the connection (SO_LINGER {on, 0}: RST, not FIN).
+    common::Fd fd = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(fd) << strerror(errno);
+    ASSERT_TRUE(harness::recv_exact(fd.get(), 64 << 10));
+    linger abort{.l_onoff = 1, .l_linger = 0};
+    ASSERT_EQ(setsockopt(fd.get(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort), 0);
+    fd.reset();
+    // The server's next write() fails (ECONNRESET, or EPIPE if it comes later): one line.
+    auto warning = server.read_err_line();
+    ASSERT_TRUE(warning);
+    EXPECT_TRUE(
+        std::regex_match(*warning, std::regex(R"(file_server: client 1: write after \d+ bytes: )"
+                                              R"((Connection reset by peer|Broken pipe))")))
+        << *warning;
+
+    // Client 2 gets the whole file.
+    run_file_client(port, dir.file("out"), kTenMiB);
+    EXPECT_EQ(sha256_of(dir.file("out")), sha256_of(file));
+    EXPECT_TRUE(server.wait_for_line("client 2: end of stream after 9 bytes, closed"));
+    EXPECT_TRUE(server.running());
+}
+
+TEST(Ch07Faults, StalledClientsAreDroppedAfterTheTimeout) {
+    harness::TempDir dir;
+    std::string file = dir.file("ten.bin");
+    harness::write_file(file, harness::random_bytes(kTenMiB, 12));
+    // The timeout is per read()/write(): long enough that a reader which is merely slow
+    // (a loaded machine) is not dropped while it reads 10 MiB.
+    const std::string ms = std::to_string(harness::scaled(1000ms).count());
+    int port;
+    Process server = start_server(file, {"--timeout-ms", ms}, &port);
+    ASSERT_GT(port, 0);
+
+    // Client 1 never reads: the server's write() blocks on a full buffer until SO_SNDTIMEO.
+    common::Fd never_reads = connect_small_rcvbuf(port, 64 << 10);
+    ASSERT_TRUE(never_reads);
+    EXPECT_EQ(server.read_err_line(Deadline(20s)),
+              "file_server: client 1: not reading for " + ms + " ms, closing");
+
+    // Client 2 reads the file but never ends its stream: SO_RCVTIMEO.
+    common::Fd never_ends = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(never_ends) << strerror(errno);
+    harness::Received got = harness::recv_to_end(never_ends.get(), Deadline(60s));
+    EXPECT_EQ(got.data.size(), kTenMiB);
+    EXPECT_EQ(got.end, harness::End::kFin);
+    EXPECT_EQ(server.read_err_line(Deadline(20s)),
+              "file_server: client 2: no end of stream for " + ms + " ms, closing");
+
+    // Client 3 is served normally.
+    run_file_client(port, dir.file("out"), kTenMiB);
+    EXPECT_EQ(sha256_of(dir.file("out")), sha256_of(file));
+    EXPECT_TRUE(server.wait_for_line("client 3: end of stream after 9 bytes, closed"));
+}
+
+// ---- Lesson check with strace -----------------------------------------------------------
+
+TEST(Ch07Strace, ServerHalfClosesWithShutdownShutWrAndWithCloseOnlyCloses) {
+    SOCKLAB_REQUIRE_TOOL("strace");
+    harness::TempDir dir;
+    harness::write_file(dir.file("f"), "some file data\n");
+    for (bool close_mode : {false, true}) {
+        SCOPED_TRACE(close_mode ? "--close" : "default");
+        std::string trace_file = dir.file(close_mode ? "trace-close" : "trace");
+        // (No -f: only the server's own thread, as in ch06_test.cpp.)
+        std::vector<std::string> args = {"-o", trace_file,       "-e", "trace=network,close",
+                                         "--", PROG_file_server, "0",  dir.file("f")};
+        if (close_mode) args.push_back("--close");
+        Process server("strace", args, harness::traced());
+        int port = server.wait_ready();
+        ASSERT_GT(port, 0);
+        run_file_client(port, dir.file("out"), 15);
+        ASSERT_TRUE(server.wait_for_line(close_mode ? "close()" : "closed"));
+
+        // accept(...) = N, then for N: shutdown(N, SHUT_WR), then close(N) — or only close(N).
+        std::string fd;
+        auto calls_on_client = [&] {
+            std::string trace = harness::read_file(trace_file);
+            std::smatch m;
+            if (fd.empty() &&
+                std::regex_search(trace, m, std::regex(R"(accept4?\(\d+, .*\) = (\d+))")))
+                fd = m[1];
+            std::vector<std::string> calls;
+            std::regex call(R"((shutdown|close)\()" + fd + R"([,)][^=]*=\s*(-?\d+))");
+            for (const std::string& line : harness::lines(trace))
+                if (!fd.empty() && std::regex_search(line, m, call))
+                    calls.push_back(m[0].str().substr(0, m[0].str().find('=')) + "= " + m[2].str());
+            return calls;
+        };
+        std::vector<std::string> calls;
+        // The close() of a half-closed connection follows the stdout line: wait for it.
+        wait_until([&] { return (calls = calls_on_client()).size() == (close_mode ? 1u : 2u); });
+        for (auto& c : calls)  // strace pads before "=": normalise for the comparison
+            c = std::regex_replace(c, std::regex(R"(\s+=)"), " =");
+        std::vector<std::string> expected;
+        if (!close_mode) expected.push_back("shutdown(" + fd + ", SHUT_WR) = 0");
+        expected.push_back("close(" + fd + ") = 0");
+        EXPECT_EQ(calls, expected) << harness::read_file(trace_file);
+    }
+}
+
+// ---- Peers we did not write: socat ----------------------------------------------------------
+
+TEST(Ch07Socat, SocatClientGetsTheFileAndItsEarlyMessageIsRead) {
+    SOCKLAB_REQUIRE_TOOL("socat");
+    harness::TempDir dir;
+    std::string file = dir.file("f"), content = harness::random_bytes(1 << 20, 13);
+    harness::write_file(file, content);
+    int port;
+    Process server = start_server(file, {}, &port);
+    ASSERT_GT(port, 0);
+    // socat sends its stdin at once and, at its end, half-closes with shutdown(SHUT_WR) —
+    // long before the file has arrived.  The message waits in the server's input buffer
+    // until the server reads it, after its own half-close.  -t 30: socat waits at most
+    // that long for the server's FIN after its own (only a bound for a hang).
+    Process socat("socat", {"-t", "30", "-", "TCP:127.0.0.1:" + std::to_string(port)});
+    ASSERT_TRUE(socat.write_stdin("Thank you"));
+    socat.close_stdin();
+    auto status = socat.finish(Deadline(60s));
+    ASSERT_TRUE(status);
+    EXPECT_TRUE(harness::exited_with(*status, 0)) << socat.err();
+    EXPECT_TRUE(socat.out() == content) << socat.out().size() << " bytes";
+    expect_half_close_log(server, 1, content.size());
+}
+
+TEST(Ch07Socat, FileClientReceivesAFileFromSocat) {
+    SOCKLAB_REQUIRE_TOOL("socat");
+    harness::TempDir dir;
+    std::string file = dir.file("f");
+    harness::write_file(file, harness::random_bytes(3 << 20, 14));
+    // -u: one direction only, the file to the connection; at the file's end socat closes.
+    // With -d -d it logs its port:   ... N listening on AF=2 127.0.0.1:37569
+    Process socat("socat", {"-d", "-d", "-u", "OPEN:" + file, "TCP-LISTEN:0,bind=127.0.0.1"});
+    int port = 0;
+    while (auto line = socat.read_err_line()) {
+        if (line->find("listening on AF=2 127.0.0.1:") == std::string::npos) continue;
+        port = std::stoi(line->substr(line->rfind(':') + 1));
+        break;
+    }
+    ASSERT_GT(port, 0) << "socat did not log its port:\n" << socat.err();
+    run_file_client(port, dir.file("out"), 3 << 20);
+    EXPECT_EQ(sha256_of(dir.file("out")), sha256_of(file));
+    auto status = socat.finish();
+    ASSERT_TRUE(status);
+    EXPECT_TRUE(harness::exited_with(*status, 0)) << socat.err();
+}
+
+// ---- IPv6 ------------------------------------------------------------------------------------
+
+TEST(Ch07Ipv6, TheFileArrivesOverIpv6Loopback) {
+    harness::TempDir dir;
+    std::string file = dir.file("f");
+    harness::write_file(file, harness::random_bytes(100000, 15));
+    int port;
+    Process server = start_server(file, {}, &port, {.bind = "::1"});
+    ASSERT_GT(port, 0);
+    EXPECT_EQ(server.out(), "listening on [::1]:" + std::to_string(port) + "\n");
+    run_file_client(port, dir.file("out"), 100000, "::1");
+    EXPECT_EQ(sha256_of(dir.file("out")), sha256_of(file));
+    auto connected = server.read_line();
+    ASSERT_TRUE(connected);
+    EXPECT_TRUE(connected->starts_with("client 1 connected from [::1]:")) << *connected;
+    EXPECT_EQ(server.read_line(), "client 1: sent 100000 bytes, shutdown(SHUT_WR)");
+    EXPECT_EQ(server.read_line(), "Message from client: Thank you");
+}
+
+// ---- Bad input -------------------------------------------------------------------------------
+
+TEST(Ch07Errors, MissingOrUnreadableFileFailsBeforeListening) {
+    harness::TempDir dir;
+    ASSERT_EQ(chmod(dir.path().c_str(), 0755), 0);  // let an unprivileged user look inside
+    std::string locked = dir.file("locked");
+    harness::write_file(locked, "secret");
+    ASSERT_EQ(chmod(locked.c_str(), 0), 0);
+
+    struct Case {
+        std::string file, err;
+    };
+    std::vector<Case> cases = {
+        {dir.file("missing"),
+         "file_server: cannot open " + dir.file("missing") + ": No such file or directory\n"},
+        {dir.path(), "file_server: " + dir.path() + ": not a regular file\n"},
+        {locked, "file_server: cannot open " + locked + ": Permission denied\n"},
+    };
+    for (const Case& c : cases) {
+        harness::Result r;
+        if (c.file == locked && geteuid() == 0) {
+            // root reads any file: run the server as nobody instead.
+            SOCKLAB_REQUIRE_TOOL("setpriv");
+            r = harness::run("setpriv", {"--reuid=65534", "--regid=65534", "--clear-groups",
+                                         PROG_file_server, "0", c.file});
+        } else {
+            r = harness::run(PROG_file_server, {"0", c.file});
+        }
+        EXPECT_EQ(r.exit_code(), 1) << c.file;
+        EXPECT_EQ(r.err, c.err);
+        EXPECT_EQ(r.out, "") << "it must not listen";
+    }
+}
+
+TEST(Ch07Errors, BadUsageAndBadPortsGiveOneLineAndExitTwo) {
+    const std::string server_usage = "usage: file_server PORT FILE [--close] [--timeout-ms N]\n";
+    const std::string client_usage = "usage: file_client HOST PORT OUTFILE\n";
+    struct Bad {
+        const char* prog;
+        std::vector<std::string> args;
+        std::string err;
+    };
+    std::vector<Bad> cases = {
+        {PROG_file_server, {}, server_usage},
+        {PROG_file_server, {"0"}, server_usage},
+        {PROG_file_server, {"0", "/etc/hostname", "--bogus"}, server_usage},
+        {PROG_file_server, {"0", "/etc/hostname", "--timeout-ms"}, server_usage},
+        {PROG_file_server,
+         {"0", "/etc/hostname", "--timeout-ms", "-1"},
+         "file_server: invalid --timeout-ms '-1' (expected 0 to 600000)\n"},
+        {PROG_file_server,
+         {"abc", "/no/such/file"},  // the port is checked first
+         "file_server: invalid port 'abc': not a decimal number (expected 0 to 65535)\n"},
+        {PROG_file_client, {}, client_usage},
+        {PROG_file_client, {"127.0.0.1", "9190"}, client_usage},
+        {PROG_file_client,
+         {"127.0.0.1", "70000", "/dev/null"},
+         "file_client: invalid port '70000': out of range (expected 0 to 65535)\n"},
+    };
+    for (const Bad& c : cases) {
+        auto r = harness::run(c.prog, c.args);
+        EXPECT_EQ(r.exit_code(), 2) << c.err;
+        EXPECT_EQ(r.err, c.err);
+        EXPECT_EQ(r.out, "");
+    }
+}
+
+TEST(Ch07Errors, ClientFailuresGiveOneLineAndExitOne) {
+    harness::TempDir dir;
+    harness::Listener reserved = harness::refused_port();
+    ASSERT_GT(reserved.port, 0);
+    const std::string port = std::to_string(reserved.port);
+
+    auto refused = harness::run(PROG_file_client, {"127.0.0.1", port, dir.file("a")});
+    EXPECT_EQ(refused.exit_code(), 1);
+    EXPECT_EQ(refused.err,
+              "file_client: connect to 127.0.0.1 port " + port + ": Connection refused\n");
+
+    auto unknown = harness::run(PROG_file_client, {"nosuch.invalid", port, dir.file("b")});
+    EXPECT_EQ(unknown.exit_code(), 1);
+    EXPECT_EQ(harness::lines(unknown.err).size(), 1u) << unknown.err;
+    EXPECT_NE(unknown.err.find("file_client: cannot resolve 'nosuch.invalid': "), std::string::npos)
+        << unknown.err;
+
+    // OUTFILE is created before connecting: this fails before the (refused) connect.
+    std::string bad_out = dir.file("no/such/dir");
+    auto uncreatable = harness::run(PROG_file_client, {"127.0.0.1", port, bad_out});
+    EXPECT_EQ(uncreatable.exit_code(), 1);
+    EXPECT_EQ(uncreatable.err,
+              "file_client: cannot create " + bad_out + ": No such file or directory\n");
+}
+
+TEST(Ch07Errors, ClientReportsAResetMidFileAndKeepsWhatArrived) {
+    harness::TempDir dir;
+    harness::Listener listener = harness::listen_loopback();
+    ASSERT_GT(listener.port, 0);
+    Process client(PROG_file_client, {"127.0.0.1", std::to_string(listener.port), dir.file("out")});
+    common::Fd conn = harness::accept_within(listener.fd.get());
+    ASSERT_TRUE(conn) << client.err();
+    std::string part = harness::random_bytes(100000, 16);
+    ASSERT_TRUE(harness::send_all(conn.get(), part));
+    linger abort{.l_onoff = 1, .l_linger = 0};  // then RST instead of FIN
+    ASSERT_EQ(setsockopt(conn.get(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort), 0);
+    conn.reset();
+
+    auto status = client.finish();
+    ASSERT_TRUE(status);
+    EXPECT_TRUE(harness::exited_with(*status, 1)) << harness::describe_status(*status);
+    EXPECT_TRUE(
+        std::regex_match(client.err(), std::regex(R"(file_client: read \(after \d+ bytes\): )"
+                                                  R"(Connection reset by peer\n)")))
+        << client.err();
+    EXPECT_EQ(client.out(), "");
+    std::string got = harness::read_file(dir.file("out"));
+    EXPECT_TRUE(got == part.substr(0, got.size())) << "OUTFILE is not a prefix of what was sent";
+}
+
+}  // namespace

@@ -1,0 +1,141 @@
+// uecho_client.cpp — UDP echo client with an unconnected socket (未连接的UDP套接字), book
+// ch. 6 (uecho_client.c).  Each sendto() names the destination: the kernel registers the
+// target address, sends the datagram, and forgets the target again.  recvfrom() accepts a
+// datagram from anyone, so the client itself checks who sent it.
+//
+// usage: uecho_client HOST PORT [--timeout-ms N]     (N: 1..60000, default 3000)
+//
+// What to observe: each line typed (or piped) in is sent as ONE datagram, without its '\n'
+// (an empty line is an empty datagram), and its echo printed as the book does:
+//     Message from server: hello
+// The program never calls bind(): the first sendto() gives the socket a port, on stderr:
+//     uecho_client: the first sendto() bound this socket to 0.0.0.0:40158
+// UDP does not retransmit: a datagram (or its echo) that is lost is simply gone.  Instead
+// of blocking in recvfrom() forever, the client waits --timeout-ms, then prints
+//     no reply (UDP does not retransmit)
+// and reads the next line.  A datagram from any other address, or one that is not the echo
+// of this line (a late echo of an earlier one), is skipped with a line on stderr:
+//     uecho_client: ignored a datagram from 127.0.0.1:5555 (not the server)
+// A line "q" or "Q", or end of input, quits with status 0.
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <string>
+
+#include "common/args.hpp"
+#include "common/error.hpp"
+#include "common/fd.hpp"
+#include "common/net.hpp"
+
+namespace {
+
+// Same family, address and port?  (A reply must come from where we sent the request.)
+bool same_address(const sockaddr_storage& a, const sockaddr_storage& b) {
+    if (a.ss_family != b.ss_family) return false;
+    if (a.ss_family == AF_INET) {
+        const auto& x = reinterpret_cast<const sockaddr_in&>(a);
+        const auto& y = reinterpret_cast<const sockaddr_in&>(b);
+        return x.sin_port == y.sin_port && x.sin_addr.s_addr == y.sin_addr.s_addr;
+    }
+    const auto& x = reinterpret_cast<const sockaddr_in6&>(a);
+    const auto& y = reinterpret_cast<const sockaddr_in6&>(b);
+    return x.sin6_port == y.sin6_port && memcmp(&x.sin6_addr, &y.sin6_addr, 16) == 0;
+}
+
+}  // namespace
+
+int main(int argc, char* argv[]) {
+    long timeout_ms = 3000;
+    if (argc == 5 && strcmp(argv[3], "--timeout-ms") == 0)
+        timeout_ms = common::number_arg("--timeout-ms", argv[4], 1, 60000);
+    else if (argc != 3)
+        common::die_usage("HOST PORT [--timeout-ms N]");
+
+    // No connect(): keep the server's address and pass it to every sendto().
+    common::Fd sock;
+    sockaddr_storage serv_addr{};
+    socklen_t serv_len = 0;
+    for (const addrinfo& ai : common::resolve(argv[1], argv[2], SOCK_DGRAM)) {
+        sock.reset(socket(ai.ai_family, ai.ai_socktype, ai.ai_protocol));
+        if (!sock) continue;
+        memcpy(&serv_addr, ai.ai_addr, ai.ai_addrlen);
+        serv_len = ai.ai_addrlen;
+        break;
+    }
+    if (!sock) common::die("socket");
+
+    const bool interactive = isatty(STDIN_FILENO);
+    std::string line;
+    static char buf[65536];  // holds the largest UDP payload
+    bool bound_reported = false;
+    for (;;) {
+        if (interactive) {
+            fputs("Input message(Q to quit): ", stdout);
+            fflush(stdout);
+        }
+        if (!std::getline(std::cin, line) || line == "q" || line == "Q") break;
+
+        // One line, one datagram, all or nothing.  Too long (> 65,507 bytes over IPv4):
+        // EMSGSIZE, and the line is skipped.
+        if (sendto(sock.get(), line.data(), line.size(), 0,
+                   reinterpret_cast<const sockaddr*>(&serv_addr), serv_len) == -1) {
+            if (errno != EMSGSIZE) common::die("sendto");
+            common::warn("sendto (%zu bytes)", line.size());
+            continue;
+        }
+        if (!bound_reported) {  // the socket had no address; the kernel has assigned one
+            bound_reported = true;
+            sockaddr_storage local{};
+            socklen_t local_len = sizeof local;
+            if (getsockname(sock.get(), reinterpret_cast<sockaddr*>(&local), &local_len) == -1)
+                common::die("getsockname");
+            common::note("the first sendto() bound this socket to %s",
+                         common::to_string(reinterpret_cast<sockaddr*>(&local)).c_str());
+        }
+
+        // Wait for the echo until the deadline.  poll() (see ch12) rather than SO_RCVTIMEO:
+        // the limit is for the whole wait, however many stray datagrams arrive meanwhile.
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+        for (;;) {
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                deadline - std::chrono::steady_clock::now());
+            pollfd p{sock.get(), POLLIN, 0};
+            int ready = poll(&p, 1, left.count() > 0 ? static_cast<int>(left.count()) : 0);
+            if (ready == -1 && errno == EINTR) continue;
+            if (ready == -1) common::die("poll");
+            if (ready == 0) {
+                puts("no reply (UDP does not retransmit)");
+                break;
+            }
+            sockaddr_storage from{};
+            socklen_t from_len = sizeof from;
+            ssize_t n = recvfrom(sock.get(), buf, sizeof buf, MSG_TRUNC,
+                                 reinterpret_cast<sockaddr*>(&from), &from_len);
+            if (n == -1 && errno == EINTR) continue;
+            if (n == -1) common::die("recvfrom");
+            std::string from_text = common::to_string(reinterpret_cast<sockaddr*>(&from));
+            if (!same_address(from, serv_addr)) {
+                common::note("ignored a datagram from %s (not the server)", from_text.c_str());
+                continue;
+            }
+            if (static_cast<size_t>(n) != line.size() || memcmp(buf, line.data(), line.size())) {
+                common::note("ignored a datagram of %zd bytes from %s (not the echo of this line)",
+                             n, from_text.c_str());
+                continue;
+            }
+            fputs("Message from server: ", stdout);
+            fwrite(buf, 1, static_cast<size_t>(n), stdout);
+            fputc('\n', stdout);
+            break;
+        }
+        fflush(stdout);
+    }
+    return 0;
+}
