@@ -26,11 +26,13 @@
 
 #include "common/net.hpp"
 #include "harness.hpp"
+#include "proc.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
 using harness::Deadline;
+using harness::local_address;
 using harness::Process;
 
 const std::string kMsg = "Message from server: ";
@@ -43,14 +45,6 @@ sockaddr_in loopback(int port) {
     addr.sin_port = htons(static_cast<uint16_t>(port));
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     return addr;
-}
-
-// "127.0.0.1:40158": our end of a connection, as the server logs it.
-std::string local_address(int fd) {
-    sockaddr_storage addr{};
-    socklen_t len = sizeof addr;
-    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == -1) return "?";
-    return common::to_string(reinterpret_cast<sockaddr*>(&addr));
 }
 
 // Sends PAYLOAD from a second thread while this one receives, then half-closes and reads

@@ -34,12 +34,15 @@
 #include <vector>
 
 #include "harness.hpp"
+#include "proc.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
 using harness::Deadline;
+using harness::local_port;
 using harness::Process;
+using harness::wait_until;
 
 constexpr size_t kTenMiB = 10 << 20;
 
@@ -60,13 +63,6 @@ int tcp_state(int fd) {
     return info.tcpi_state;
 }
 
-int local_port(int fd) {
-    sockaddr_in addr{};
-    socklen_t len = sizeof addr;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    return ntohs(addr.sin_port);
-}
-
 // The state of the IPv4 connection LOCAL_PORT -> REMOTE_PORT in /proc/net/tcp, as its hex
 // code ("05" FIN_WAIT2, "06" TIME_WAIT, ...), or "" if there is none.  The table lists
 // "sl local_address rem_address st ..." with addresses as hex "0100007F:A11F".
@@ -84,16 +80,6 @@ std::string proc_tcp_state(int local_port_, int remote_port) {
         if (local.ends_with(local_suffix) && remote.ends_with(remote_suffix)) return state;
     }
     return "";
-}
-
-// Checks CONDITION until it holds or the deadline passes (a socket state, not a sleep: it
-// returns as soon as the state is there).
-bool wait_until(const std::function<bool()>& condition, Deadline deadline = {}) {
-    while (!condition()) {
-        if (deadline.expired()) return false;
-        poll(nullptr, 0, 5);
-    }
-    return true;
 }
 
 // A TCP connection to 127.0.0.1:PORT whose receive buffer is fixed at RCVBUF bytes (set

@@ -44,90 +44,21 @@
 
 #include "common/net.hpp"
 #include "harness.hpp"
+#include "proc.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
+using harness::children_of;
 using harness::Deadline;
+using harness::describe;
+using harness::local_address;
+using harness::proc_stat;
 using harness::Process;
+using harness::ProcStat;
+using harness::wait_until;
 
 const std::string kMsg = "Message from server: ";
-
-// ---- /proc: process states -------------------------------------------------------------
-// (General helpers; other chapters with fork servers could use them too.)
-
-struct ProcStat {
-    pid_t pid = 0;
-    char state = '?';  // R, S, D, Z (zombie), T, ...
-    pid_t ppid = 0;
-};
-
-// /proc/PID/stat is "PID (COMM) STATE PPID ..."; COMM may hold spaces and parentheses, so
-// the fields after it are found from the LAST ')'.
-std::optional<ProcStat> proc_stat(pid_t pid) {
-    std::string text = harness::read_file("/proc/" + std::to_string(pid) + "/stat");
-    auto close = text.rfind(')');
-    if (close == std::string::npos) return std::nullopt;  // gone
-    ProcStat s{.pid = pid};
-    std::istringstream rest(text.substr(close + 1));
-    if (!(rest >> s.state >> s.ppid)) return std::nullopt;
-    return s;
-}
-
-// Every process whose parent is PARENT (scans /proc/*/stat: this kernel has no
-// /proc/PID/task/TID/children).
-std::vector<ProcStat> children_of(pid_t parent) {
-    std::vector<ProcStat> found;
-    std::error_code ec;
-    for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
-        const std::string name = entry.path().filename();
-        if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
-        auto s = proc_stat(std::stoi(name));
-        if (s && s->ppid == parent) found.push_back(*s);
-    }
-    return found;
-}
-
-std::string describe(const std::vector<ProcStat>& procs) {
-    std::string text;
-    for (const ProcStat& p : procs)
-        text += std::to_string(p.pid) + ":" + p.state + " ";
-    return text.empty() ? "(none)" : text;
-}
-
-// Polls PRED every 10 ms until it holds or the deadline passes: waiting on a process state
-// that only /proc shows.
-template <typename Pred>
-bool wait_until(Pred pred, Deadline deadline = {}) {
-    for (;;) {
-        if (pred()) return true;
-        if (deadline.expired()) return false;
-        std::this_thread::sleep_for(10ms);
-    }
-}
-
-// The test binary is a child subreaper (PR_SET_CHILD_SUBREAPER): a process orphaned by a
-// test — the zombie demo's child, a server's children when the harness kills the server's
-// process group — is handed to it instead of to PID 1, and it reaps them all before it exits.
-// So the suite leaves no zombie behind either, and the zombie test can watch one collected.
-class ReapOrphans : public ::testing::Environment {
-  public:
-    void SetUp() override { ASSERT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 1), 0) << strerror(errno); }
-    void TearDown() override {
-        // Every Process has been destroyed: what is left was killed and will exit soon.
-        for (Deadline deadline;;) {
-            pid_t pid = waitpid(-1, nullptr, WNOHANG);
-            if (pid > 0) continue;
-            if (pid == -1 && errno != EINTR) return;  // ECHILD: none left
-            if (deadline.expired()) {
-                ADD_FAILURE() << "children still running: " << describe(children_of(getpid()));
-                return;
-            }
-            std::this_thread::sleep_for(10ms);
-        }
-    }
-};
-::testing::Environment* const kReapOrphans = ::testing::AddGlobalTestEnvironment(new ReapOrphans);
 
 // ---- Output ---------------------------------------------------------------------------------
 
@@ -166,14 +97,6 @@ struct ServerLog {
         return true;
     }
 };
-
-// "127.0.0.1:40158": our end of a connection, as the server logs it.
-std::string local_address(int fd) {
-    sockaddr_storage addr{};
-    socklen_t len = sizeof addr;
-    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == -1) return "?";
-    return common::to_string(reinterpret_cast<sockaddr*>(&addr));
-}
 
 // ---- strace -ff: one trace file per process ------------------------------------------------
 
@@ -241,8 +164,8 @@ TEST(Ch10Fork, ChildAndParentEachChangeTheirOwnCopyOfTheVariables) {
 }
 
 TEST(Ch10Zombie, ChildIsAZombieUntilTheParentEndsThenTheReaperCollectsIt) {
-    // This test binary is a subreaper (ReapOrphans): when the demo ends, its orphaned zombie
-    // is handed to the test instead of PID 1, and the test can watch it being collected.
+    // This test binary is a subreaper (the harness's ReapOrphans): when the demo ends, its orphaned
+    // zombie is handed to the test instead of PID 1, and the test can watch it being collected.
     int subreaper = 0;
     ASSERT_EQ(prctl(PR_GET_CHILD_SUBREAPER, &subreaper), 0);
     ASSERT_EQ(subreaper, 1);

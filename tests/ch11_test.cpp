@@ -39,10 +39,12 @@
 #include <vector>
 
 #include "harness.hpp"
+#include "proc.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
+using harness::children_of;
 using harness::Deadline;
 using harness::Process;
 
@@ -66,28 +68,6 @@ std::vector<std::string> wait_for_file_lines(const std::string& path, size_t n,
         while (watch && read(watch.get(), events, sizeof events) > 0) {
         }
     }
-}
-
-// The processes whose parent is PID, with their state letter from /proc/N/stat ('Z': zombie).
-struct Child {
-    pid_t pid;
-    char state;
-};
-std::vector<Child> children_of(pid_t parent) {
-    std::vector<Child> out;
-    std::error_code ec;
-    for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
-        std::string name = entry.path().filename();
-        if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-        std::string stat = harness::read_file("/proc/" + name + "/stat");
-        auto paren = stat.rfind(')');  // "pid (comm) state ppid ...": comm may hold spaces
-        if (paren == std::string::npos) continue;  // gone meanwhile
-        std::istringstream rest(stat.substr(paren + 1));
-        char state = 0;
-        long ppid = 0;
-        if (rest >> state >> ppid && ppid == parent) out.push_back({std::stoi(name), state});
-    }
-    return out;
 }
 
 // Is a TCP socket listening on PORT (any address)?  /proc/net/tcp{,6} list
@@ -489,17 +469,12 @@ TEST(Ch11Store, IfTheWriterDiesTheServerStopsAndEchoesNoLineItCannotStore) {
 }
 
 TEST(Ch11Store, CtrlCLosesNoLineAlreadyInThePipe) {
-    // Start the server with SIGINT at its default action even if this test was started with
-    // SIGINT ignored (a background job), since the server would inherit that.
-    struct sigaction dfl {};
-    struct sigaction old {};
-    dfl.sa_handler = SIG_DFL;
-    sigaction(SIGINT, &dfl, &old);
+    // (The harness starts the server with SIGINT at its default action even if this test
+    // was started with SIGINT ignored, as a background job is.)
     harness::TempDir dir;
     std::string file = dir.file("store.txt");
     int port = 0;
     Process server = start_store(file, &port);
-    sigaction(SIGINT, &old, nullptr);
     ASSERT_GT(port, 0);
 
     std::vector<common::Fd> socks;
@@ -543,16 +518,15 @@ TEST(Ch11Store, OneProcessPerClientAndNoZombieAfterTwentyLeaveAtOnce) {
     // 20 client processes and the writer, all alive (state S: asleep in read()).
     auto children = children_of(server.pid());
     EXPECT_EQ(children.size(), size_t(kClients + 1));
-    for (const Child& c : children)
+    for (const harness::ProcStat& c : children)
         EXPECT_NE(c.state, 'Z') << c.pid;
 
     socks.clear();  // all 20 leave at the same instant
     for (int k = 0; k < kClients; ++k)
         ASSERT_TRUE(server.wait_for_line(" disconnected: 1 lines passed to the writer"));
     // The SIGCHLD handler's waitpid loop reaps every one: only the writer remains.
-    Deadline deadline(10s);
-    while (!deadline.expired() && children_of(server.pid()).size() != 1)
-        std::this_thread::sleep_for(10ms);  // polling /proc: a wait on a state, bounded
+    // (Polling /proc: a wait on a state, bounded; the assertion below says what was left.)
+    harness::wait_until([&] { return children_of(server.pid()).size() == 1; }, Deadline(10s));
     children = children_of(server.pid());
     ASSERT_EQ(children.size(), 1u);
     EXPECT_NE(children[0].state, 'Z');

@@ -38,20 +38,16 @@
 
 #include "common/net.hpp"
 #include "harness.hpp"
+#include "proc.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
+using harness::cpu_ticks;
 using harness::Deadline;
+using harness::local_address;
+using harness::local_port;
 using harness::Process;
-
-// "127.0.0.1:40158": our end of a connection, as the server logs it.
-std::string local_address(int fd) {
-    sockaddr_storage addr{};
-    socklen_t len = sizeof addr;
-    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == -1) return "?";
-    return common::to_string(reinterpret_cast<sockaddr*>(&addr));
-}
 
 std::string first_difference(const std::string& a, const std::string& b) {
     size_t i = 0;
@@ -59,29 +55,6 @@ std::string first_difference(const std::string& a, const std::string& b) {
         ++i;
     return "sizes " + std::to_string(a.size()) + " and " + std::to_string(b.size()) +
            ", first difference at offset " + std::to_string(i);
-}
-
-// A field of /proc/PID/status in KiB ("VmRSS", "VmHWM"), or -1.
-long status_kib(pid_t pid, const std::string& field) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    while (std::getline(in, line))
-        if (line.starts_with(field + ":")) return std::stol(line.substr(field.size() + 1));
-    return -1;
-}
-
-// CPU time (user + system) the process has used so far, in clock ticks (/proc/PID/stat).
-long cpu_ticks(pid_t pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    std::istringstream fields(stat.substr(stat.rfind(')') + 2));  // after "pid (comm) "
-    std::string f;
-    long utime = 0, stime = 0;
-    for (int i = 3; i <= 15 && fields >> f; ++i) {  // field 3 is the state
-        if (i == 14) utime = std::stol(f);
-        if (i == 15) stime = std::stol(f);
-    }
-    return utime + stime;
 }
 
 // The soft RLIMIT_NOFILE of a running process, from /proc/PID/limits.
@@ -104,46 +77,6 @@ int socket_count(pid_t pid) {
         if (!ec2 && target.string().starts_with("socket:")) ++n;
     }
     return n;
-}
-
-int local_port(int fd) {
-    sockaddr_in addr{};
-    socklen_t len = sizeof addr;
-    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == -1) return -1;
-    return ntohs(addr.sin_port);
-}
-
-// Bytes that arrived on the server's end of a loopback connection (local port SERVER_PORT,
-// peer port CLIENT_PORT) and that the server has not read yet: ss's Recv-Q, the rx_queue
-// of /proc/net/tcp ("sl local rem st tx_queue:rx_queue ...", ports in hex).  -1: not found.
-long unread_by_server(int server_port, int client_port) {
-    char local[8], remote[8];
-    snprintf(local, sizeof local, ":%04X", server_port);
-    snprintf(remote, sizeof remote, ":%04X", client_port);
-    for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
-        std::ifstream in(table);
-        std::string line;
-        std::getline(in, line);  // header
-        while (std::getline(in, line)) {
-            std::istringstream fields(line);
-            std::string sl, loc, rem, state, queues;
-            fields >> sl >> loc >> rem >> state >> queues;
-            if (loc.ends_with(local) && rem.ends_with(remote))
-                return std::stol(queues.substr(queues.find(':') + 1), nullptr, 16);
-        }
-    }
-    return -1;
-}
-
-// Raise this process's soft descriptor limit to at least N (never above the hard limit).
-// Children started afterwards inherit it through fork() and exec().
-bool raise_open_files(rlim_t n) {
-    rlimit lim{};
-    if (getrlimit(RLIMIT_NOFILE, &lim) == -1) return false;
-    if (lim.rlim_cur >= n) return true;
-    if (lim.rlim_max != RLIM_INFINITY && lim.rlim_max < n) return false;
-    lim.rlim_cur = n;
-    return setrlimit(RLIMIT_NOFILE, &lim) == 0;
 }
 
 void set_nonblocking(int fd) {
@@ -299,8 +232,8 @@ TEST(Ch12SelectServ, ServesASecondClientWhileTheFirstStaysConnected) {
 TEST(Ch12SelectServ, ThousandClientsConnectedAtOnceAllGetTheirEchoes) {
     constexpr int kClients = 1000, kRounds = 3;
     // 1,000 sockets here and 1,000 in the server, on top of the usual few.
-    if (!raise_open_files(2 * kClients + 100))
-        GTEST_SKIP() << "RLIMIT_NOFILE's hard limit is below " << 2 * kClients + 100;
+    if (!harness::raise_nofile(2 * kClients + 100))
+        GTEST_SKIP() << "cannot raise RLIMIT_NOFILE to " << 2 * kClients + 100;
     Process server = start_server();
     int port = server.wait_ready();
     ASSERT_GT(port, 0);
@@ -368,7 +301,7 @@ TEST(Ch12SelectServ, ClientThatNeverReadsStallsNobodyAndMemoryStaysBounded) {
         ASSERT_TRUE(harness::send_all(others.back().get(), "warm up"));
         ASSERT_EQ(harness::recv_exact(others.back().get(), 7), "warm up");
     }
-    long rss_before = status_kib(server.pid(), "VmRSS");
+    long rss_before = harness::status_value(server.pid(), "VmRSS");
     ASSERT_GT(rss_before, 0);
 
     // 8 MiB from a client that reads nothing.  The server reads until the flooder's 64 KiB
@@ -397,12 +330,12 @@ TEST(Ch12SelectServ, ClientThatNeverReadsStallsNobodyAndMemoryStaysBounded) {
 
     // All that time the server did not read the flooder: its bytes still wait in the server
     // socket's input buffer (Recv-Q in ss).  A server that kept reading would have emptied it.
-    long unread = unread_by_server(port, local_port(flood.get()));
+    long unread = harness::tcp_recv_queue(port, local_port(flood.get()));
     EXPECT_GT(unread, 0) << "the server read all " << sent << " bytes: no backpressure";
 
     // The server holds at most 64 KiB for the flooder, not the megabytes it was sent.  (A
     // server that read everything would hold what it could not write: several MiB.)
-    long hwm = status_kib(server.pid(), "VmHWM");
+    long hwm = harness::status_value(server.pid(), "VmHWM");
     EXPECT_LT(hwm - rss_before, 2048)
         << "VmRSS before " << rss_before << " KiB, VmHWM " << hwm << " KiB; the flooder sent "
         << sent << " bytes, " << unread << " of them unread by the server";
@@ -494,7 +427,7 @@ TEST(Ch12SelectServ, StraceShowsTheStuckClientInTheWriteSetAndOutOfTheReadSet) {
 TEST(Ch12SelectServ, DescriptorAtOrAboveFdSetsizeIsRefusedAndTheServerGoesOn) {
     SOCKLAB_REQUIRE_TOOL("bash");
     ASSERT_EQ(FD_SETSIZE, 1024);
-    if (!raise_open_files(1100)) GTEST_SKIP() << "RLIMIT_NOFILE's hard limit is below 1100";
+    if (!harness::raise_nofile(1100)) GTEST_SKIP() << "cannot raise RLIMIT_NOFILE to 1100";
     // bash fills descriptors 3..1020 and then becomes the server: its listening socket gets
     // 1021, its first clients 1022 and 1023, and the next one 1024 = FD_SETSIZE.
     Process server("bash", {"-c",

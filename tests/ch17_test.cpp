@@ -44,104 +44,27 @@
 #include <vector>
 
 #include "harness.hpp"
+#include "proc.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
+using harness::cpu_ticks;
+using harness::current_syscall;
 using harness::Deadline;
+using harness::local_port;
+using harness::open_fds;
 using harness::Process;
+using harness::raise_nofile;
+using harness::wait_until;
 
 const std::string kForty = "0123456789abcdefghijklmnopqrstuvwxyzABCD";  // 40 bytes
 
 // ---- Helpers (general enough for other chapters) ----------------------------------------
 
-// Polls a condition until it holds or the deadline passes: for states that only the kernel
-// can report (a process asleep in a syscall, bytes queued in a socket).
-bool wait_until(const std::function<bool()>& done, Deadline deadline = {}) {
-    while (!done()) {
-        if (deadline.expired()) return false;
-        std::this_thread::sleep_for(2ms);
-    }
-    return true;
-}
-
-// utime + stime of a process, in clock ticks (/proc/PID/stat fields 14 and 15).
-long cpu_ticks(pid_t pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    auto paren = stat.rfind(')');  // the command name may contain spaces
-    if (paren == std::string::npos) return -1;
-    std::istringstream fields(stat.substr(paren + 2));
-    std::string field;
-    long utime = 0, stime = 0;
-    for (int i = 3; i <= 15 && fields >> field; ++i) {  // field 3 is the state
-        if (i == 14) utime = std::stol(field);
-        if (i == 15) stime = std::stol(field);
-    }
-    return utime + stime;
-}
-
-// Peak resident set size of a process, in KiB (/proc/PID/status VmHWM).
-long vm_hwm_kib(pid_t pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-    std::string key;
-    while (in >> key) {
-        long value;
-        if (key == "VmHWM:" && in >> value) return value;
-    }
-    return -1;
-}
-
-// Number of descriptors a process has open (/proc/PID/fd).
-int open_fds(pid_t pid) {
-    DIR* dir = opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());
-    if (!dir) return -1;
-    int n = 0;
-    while (dirent* e = readdir(dir))
-        if (e->d_name[0] != '.') ++n;
-    closedir(dir);
-    return n;
-}
-
-// The system call a sleeping process is in, and its first argument (/proc/PID/syscall:
-// "232 0x4 ..." for epoll_wait on descriptor 4).  -1 while it runs.
-long current_syscall(pid_t pid, long* first_arg = nullptr) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/syscall");
-    std::string nr, arg;
-    if (!(in >> nr >> arg) || nr == "running") return -1;
-    if (first_arg) *first_arg = std::stol(arg, nullptr, 16);
-    return std::stol(nr);
-}
-
 bool in_epoll_wait(pid_t pid) {
     long nr = current_syscall(pid);
     return nr == SYS_epoll_wait || nr == SYS_epoll_pwait || nr == 441 /* epoll_pwait2 */;
-}
-
-// Unread bytes in the receive queue of the TCP socket 127.0.0.1:LOCAL <- 127.0.0.1:REMOTE
-// (/proc/net/tcp "tx_queue:rx_queue" in hex; `ss` shows it as Recv-Q).  -1 if not found.
-long recv_queue(int local_port, int remote_port) {
-    char local[16], remote[16];
-    snprintf(local, sizeof local, "0100007F:%04X", local_port);
-    snprintf(remote, sizeof remote, "0100007F:%04X", remote_port);
-    std::ifstream in("/proc/net/tcp");
-    std::string line;
-    std::getline(in, line);
-    while (std::getline(in, line)) {
-        std::istringstream fields(line);
-        std::string sl, loc, rem, state, queues;
-        fields >> sl >> loc >> rem >> state >> queues;
-        if (loc == local && rem == remote)
-            return std::stol(queues.substr(queues.find(':') + 1), nullptr, 16);
-    }
-    return -1;
-}
-
-int local_port(int fd) {
-    sockaddr_in addr{};
-    socklen_t len = sizeof addr;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    return ntohs(addr.sin_port);
 }
 
 // The (first) child of a process, e.g. the program that strace runs; -1 if none.
@@ -150,19 +73,6 @@ pid_t child_of(pid_t pid) {
     pid_t child = -1;
     in >> child;
     return child;
-}
-
-// Raises this process's descriptor limit to at least WANT (soft up to hard; the hard limit
-// too if we may).  Servers started afterwards inherit it.  False if WANT is out of reach.
-bool raise_nofile(rlim_t want) {
-    rlimit rl{};
-    if (getrlimit(RLIMIT_NOFILE, &rl) == -1) return false;
-    if (rl.rlim_max < want) {
-        rlimit higher{want, want};
-        if (setrlimit(RLIMIT_NOFILE, &higher) == 0) return true;  // root (CAP_SYS_RESOURCE)
-    }
-    rl.rlim_cur = rl.rlim_max;
-    return setrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur >= want;
 }
 
 // The message client I sends in round R: SIZE bytes, different for every client and round.
@@ -423,9 +333,10 @@ TEST(Ch17Lesson, OneReadPerEdgeLeavesBytesUnreadWhileTheServerSleeps) {
     // The failure, seen in the kernel: the server is asleep in epoll_wait, and the other 36
     // bytes sit unread in its socket.  No new edge will come for them.
     EXPECT_TRUE(wait_until([&] {
-        return in_epoll_wait(server.pid()) && recv_queue(port, local_port(client.get())) == 36;
+        return in_epoll_wait(server.pid()) &&
+               harness::tcp_recv_queue(port, local_port(client.get())) == 36;
     })) << "Recv-Q "
-        << recv_queue(port, local_port(client.get()));
+        << harness::tcp_recv_queue(port, local_port(client.get()));
     // Only new bytes make a new edge, and then it reads the next 4 of the OLD message.
     ASSERT_TRUE(harness::send_all(client.get(), "!"));
     EXPECT_EQ(harness::recv_exact(client.get(), 4), kForty.substr(4, 4));
@@ -451,7 +362,8 @@ TEST(Ch17Lesson, BlockingSocketsLeaveTheEdgeTriggeredServerStuckInRead) {
     common::Fd b = harness::connect_tcp("127.0.0.1", port);
     ASSERT_TRUE(b) << strerror(errno);
     ASSERT_TRUE(harness::send_all(b.get(), "hi"));
-    EXPECT_TRUE(wait_until([&] { return recv_queue(port, local_port(b.get())) == 2; }));
+    EXPECT_TRUE(
+        wait_until([&] { return harness::tcp_recv_queue(port, local_port(b.get())) == 2; }));
     EXPECT_EQ(current_syscall(server.pid(), &arg), SYS_read);
     EXPECT_EQ(arg, fd);
     // Only when client A leaves does read() return (0), and B is served.
@@ -573,7 +485,7 @@ TEST_P(Ch17RealServer, ClientThatSendsEightMiBAndNeverReadsStallsNobody) {
             }
     };
     round_trips(5);
-    long hwm_before = vm_hwm_kib(server.pid());
+    long hwm_before = harness::status_value(server.pid(), "VmHWM");
 
     // The flooder: a small receive buffer (so its window closes soon), non-blocking; it sends
     // until the kernel says no more (EAGAIN), and reads nothing.
@@ -613,9 +525,9 @@ TEST_P(Ch17RealServer, ClientThatSendsEightMiBAndNeverReadsStallsNobody) {
     EXPECT_LT(sent, flood.size());
     // Backpressure, seen in the kernel: the server has stopped reading the flooder (bytes wait
     // in its receive queue) instead of moving them into its own memory.
-    EXPECT_GT(recv_queue(port, local_port(flooder.get())), 0);
+    EXPECT_GT(harness::tcp_recv_queue(port, local_port(flooder.get())), 0);
     EXPECT_LT(max_rtt_ms, harness::scaled(1000ms).count()) << "others were slowed down";
-    long grown = vm_hwm_kib(server.pid()) - hwm_before;
+    long grown = harness::status_value(server.pid(), "VmHWM") - hwm_before;
     EXPECT_LT(grown, 2048) << "the server's peak RSS grew by " << grown << " KiB after " << sent
                            << " bytes from a client that does not read";
     std::cout << "flooder sent " << sent << " bytes before it stuck; server peak RSS grew " << grown

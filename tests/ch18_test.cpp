@@ -44,6 +44,7 @@
 #include <vector>
 
 #include "harness.hpp"
+#include "proc.hpp"
 
 namespace {
 
@@ -51,6 +52,7 @@ using namespace std::chrono_literals;
 using harness::Deadline;
 using harness::Options;
 using harness::Process;
+using harness::wait_until;
 
 const std::string kSanitizer = SOCKLAB_SANITIZER;  // how the programs were built
 
@@ -76,28 +78,6 @@ void stop_and_check_clean(Process& server) {
     server.signal(SIGTERM);
     ASSERT_TRUE(server.finish());
     EXPECT_EQ(sanitizer_report(server.err()), "");
-}
-
-// Number of threads of process PID (entries in /proc/PID/task), -1 if it is gone.
-int thread_count(pid_t pid) {
-    std::error_code ec;
-    std::filesystem::directory_iterator it("/proc/" + std::to_string(pid) + "/task", ec);
-    if (ec) return -1;
-    int n = 0;
-    for (; it != std::filesystem::directory_iterator(); it.increment(ec))
-        ++n;
-    return n;
-}
-
-// Waits until PRED holds, looking again every 10 ms (for states with no event to wait on,
-// such as a thread count).  False if the deadline passes first.
-template <typename Pred>
-bool eventually(Pred pred, Deadline deadline = {}) {
-    while (!pred()) {
-        if (deadline.expired()) return false;
-        std::this_thread::sleep_for(10ms);
-    }
-    return true;
 }
 
 // Reads N lines from P's stdout (fewer on EOF or at the deadline).
@@ -433,7 +413,9 @@ TEST(Ch18Echo, TwoHundredConcurrentClientsAreEchoedByteExactOneThreadEach) {
     Process server(PROG_echo_thrserv, {"0"});
     int port = start(server);
     ASSERT_GT(port, 0);
-    const int before = thread_count(server.pid());
+    // The server's thread count ("Threads:" in /proc/PID/status).
+    auto threads = [&] { return harness::status_value(server.pid(), "Threads"); };
+    const long before = threads();
     ASSERT_GT(before, 0);
     // ThreadSanitizer's runtime starts one thread of its own with the program's first one.
     const int runtime_threads = kSanitizer == "thread" ? 1 : 0;
@@ -452,9 +434,8 @@ TEST(Ch18Echo, TwoHundredConcurrentClientsAreEchoedByteExactOneThreadEach) {
         ASSERT_TRUE(harness::send_all(fds[i].get(), payloads[i])) << "client " << i;
     ASSERT_TRUE(wait_for_lines(server, "connected from", kClients, Deadline(30s)));
     // One thread per connected client, plus main.
-    EXPECT_TRUE(
-        eventually([&] { return thread_count(server.pid()) >= before + kClients; }, Deadline(30s)))
-        << thread_count(server.pid()) << " threads, " << before << " before";
+    EXPECT_TRUE(wait_until([&] { return threads() >= before + kClients; }, Deadline(30s)))
+        << threads() << " threads, " << before << " before";
     for (int i = 0; i < kClients; ++i) {
         std::string partial;
         auto got = harness::recv_exact(fds[i].get(), payloads[i].size(), Deadline(30s), &partial);
@@ -464,9 +445,8 @@ TEST(Ch18Echo, TwoHundredConcurrentClientsAreEchoedByteExactOneThreadEach) {
     fds.clear();  // all 200 close
     ASSERT_TRUE(wait_for_lines(server, "disconnected", kClients, Deadline(30s)));
     // Detached threads end on their own and nothing joins them: none is left.
-    EXPECT_TRUE(eventually([&] { return thread_count(server.pid()) <= before + runtime_threads; },
-                           Deadline(30s)))
-        << thread_count(server.pid()) << " threads, " << before << " before";
+    EXPECT_TRUE(wait_until([&] { return threads() <= before + runtime_threads; }, Deadline(30s)))
+        << threads() << " threads, " << before << " before";
     stop_and_check_clean(server);
     EXPECT_EQ(server.err(), "");
 }

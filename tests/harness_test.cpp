@@ -1,15 +1,22 @@
 // The harness is what makes every other test honest, so it is tested too: deadlines fire,
-// children and grandchildren die with their Process, output is never lost.
+// children and grandchildren die with their Process, output is never lost; what proc.hpp
+// reads from /proc is checked against states the test creates itself.
 #include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
+#include <fstream>
 
 #include "harness.hpp"
+#include "proc.hpp"
 
 namespace {
 
@@ -156,6 +163,169 @@ TEST(Harness, DescribesSignals) {
 
 TEST(Harness, BadProgramIsReported) {
     EXPECT_NONFATAL_FAILURE(Process("/nonexistent/program", {}), "cannot start");
+}
+
+// ---- proc.hpp ------------------------------------------------------------------------------
+
+TEST(HarnessProc, EveryTestBinaryIsAChildSubreaper) {
+    int subreaper = 0;
+    ASSERT_EQ(prctl(PR_GET_CHILD_SUBREAPER, &subreaper), 0);
+    EXPECT_EQ(subreaper, 1);
+}
+
+TEST(HarnessProc, ChildStartsWithDefaultSignalsAndAnEmptyMask) {
+    // As in a background job: SIGINT and SIGQUIT ignored, and a signal blocked.
+    struct sigaction ign {};
+    struct sigaction old[3]{};
+    ign.sa_handler = SIG_IGN;
+    const int ignored[] = {SIGINT, SIGQUIT, SIGTERM};
+    for (int i = 0; i < 3; ++i)
+        sigaction(ignored[i], &ign, &old[i]);
+    sigset_t usr1, old_mask;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &usr1, &old_mask);
+    auto r = harness::run("cat", {"/proc/self/status"});
+    pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+    for (int i = 0; i < 3; ++i)
+        sigaction(ignored[i], &old[i], nullptr);
+
+    ASSERT_EQ(r.exit_code(), 0) << r.err;
+    std::string ign_mask, blk_mask;
+    for (const std::string& line : harness::lines(r.out)) {
+        if (line.starts_with("SigIgn:")) ign_mask = line.substr(7);
+        if (line.starts_with("SigBlk:")) blk_mask = line.substr(7);
+    }
+    const unsigned long ign_bits = std::stoul(ign_mask, nullptr, 16);
+    for (int sig : {SIGINT, SIGQUIT, SIGTERM, SIGPIPE})
+        EXPECT_EQ(ign_bits & (1UL << (sig - 1)), 0UL) << strsignal(sig) << " ignored: " << ign_mask;
+    EXPECT_EQ(std::stoul(blk_mask, nullptr, 16), 0UL) << "blocked: " << blk_mask;
+}
+
+TEST(HarnessProc, WaitUntilReturnsAtOnceOrAtTheDeadline) {
+    int calls = 0;
+    EXPECT_TRUE(harness::wait_until([&] { return ++calls == 3; }));
+    EXPECT_EQ(calls, 3);
+
+    auto start = Clock::now();
+    EXPECT_FALSE(harness::wait_until([] { return false; }, harness::Deadline(100ms)));
+    EXPECT_GE(Clock::now() - start, 100ms);
+    EXPECT_LT(Clock::now() - start, 10s);
+}
+
+TEST(HarnessProc, ChildrenOfSeesAChildAndItsZombieState) {
+    // A child that ends at once, and that this test does not wait for yet: a zombie.
+    const pid_t zombie = fork();
+    ASSERT_NE(zombie, -1) << strerror(errno);
+    if (zombie == 0) _exit(0);
+    std::vector<harness::ProcStat> children;
+    auto find_zombie = [&] {
+        children = harness::children_of(getpid());
+        return std::any_of(children.begin(), children.end(), [&](const harness::ProcStat& c) {
+            return c.pid == zombie && c.state == 'Z' && c.ppid == getpid();
+        });
+    };
+    EXPECT_TRUE(harness::wait_until(find_zombie)) << harness::describe(children);
+    EXPECT_NE(harness::describe(children).find(std::to_string(zombie) + ":Z"), std::string::npos);
+    ASSERT_EQ(waitpid(zombie, nullptr, 0), zombie);
+    EXPECT_FALSE(harness::proc_stat(zombie)) << "reaped, so gone from /proc";
+
+    Process p("sleep", {"30"});
+    auto mine = harness::children_of(getpid());
+    EXPECT_TRUE(std::any_of(mine.begin(), mine.end(), [&](const harness::ProcStat& c) {
+        return c.pid == p.pid();
+    })) << harness::describe(mine);
+    auto self = harness::proc_stat(getpid());
+    ASSERT_TRUE(self);
+    EXPECT_EQ(self->state, 'R');  // reading its own stat: running
+    EXPECT_EQ(self->ppid, getppid());
+
+    const pid_t gone = p.pid();
+    p.signal(SIGKILL);
+    ASSERT_TRUE(p.wait_exit());  // reaped
+    EXPECT_FALSE(harness::proc_stat(gone));
+    EXPECT_EQ(harness::cpu_ticks(gone), -1);
+    EXPECT_EQ(harness::status_value(gone, "VmHWM"), -1);
+    EXPECT_EQ(harness::open_fds(gone), -1);
+    EXPECT_EQ(harness::describe({}), "(none)");
+}
+
+TEST(HarnessProc, StatusValueReadsNumbersOnly) {
+    EXPECT_GT(harness::status_value(getpid(), "VmHWM"), 0);
+    EXPECT_GE(harness::status_value(getpid(), "VmHWM"), harness::status_value(getpid(), "VmRSS"));
+    EXPECT_GE(harness::status_value(getpid(), "Threads"), 1);
+    EXPECT_EQ(harness::status_value(getpid(), "State"), -1);  // "R (running)": not a number
+    EXPECT_EQ(harness::status_value(getpid(), "NoSuchField"), -1);
+    EXPECT_GE(harness::cpu_ticks(getpid()), 0);
+}
+
+TEST(HarnessProc, OpenFdsAndCurrentSyscall) {
+    const int before = harness::open_fds(getpid());
+    ASSERT_GT(before, 2);
+    {
+        common::Fd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        ASSERT_TRUE(fd);
+        EXPECT_EQ(harness::open_fds(getpid()), before + 1);
+    }
+    EXPECT_EQ(harness::open_fds(getpid()), before);
+
+    Process cat("cat", {});  // asleep in read(0, ...)
+    long arg = -2;
+    EXPECT_TRUE(harness::wait_until([&] {
+        return harness::current_syscall(cat.pid(), &arg) == SYS_read && arg == 0;
+    })) << harness::current_syscall(cat.pid(), &arg)
+        << " on " << arg;
+    EXPECT_EQ(harness::open_fds(cat.pid()), 3);  // stdin, stdout, stderr
+}
+
+TEST(HarnessProc, TcpRecvQueueSeesUnreadBytesOnALoopbackPair) {
+    auto listener = harness::listen_loopback();
+    ASSERT_GT(listener.port, 0);
+    EXPECT_EQ(harness::local_port(listener.fd.get()), listener.port);
+    EXPECT_EQ(harness::local_address(listener.fd.get()),
+              "127.0.0.1:" + std::to_string(listener.port));
+    EXPECT_EQ(harness::local_port(-1), -1);
+    EXPECT_EQ(harness::local_address(-1), "?");
+
+    common::Fd client = harness::connect_tcp("127.0.0.1", listener.port);
+    ASSERT_TRUE(client);
+    common::Fd server = harness::accept_within(listener.fd.get());
+    ASSERT_TRUE(server);
+    const int client_port = harness::local_port(client.get());
+    ASSERT_GT(client_port, 0);
+
+    EXPECT_EQ(harness::tcp_recv_queue(listener.port, client_port), 0);
+    ASSERT_TRUE(harness::send_all(client.get(), "hello"));
+    EXPECT_TRUE(harness::wait_until([&] {
+        return harness::tcp_recv_queue(listener.port, client_port) == 5;
+    })) << harness::tcp_recv_queue(listener.port, client_port);
+    EXPECT_EQ(harness::tcp_recv_queue(client_port, listener.port), 0);  // the other end
+    ASSERT_EQ(harness::recv_exact(server.get(), 5), "hello");
+    EXPECT_EQ(harness::tcp_recv_queue(listener.port, client_port), 0);
+    // No connection from a port to itself.
+    EXPECT_EQ(harness::tcp_recv_queue(client_port, client_port), -1);
+}
+
+TEST(HarnessProc, RaiseNofileUpToTheHardLimit) {
+    rlimit before{};
+    ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &before), 0);
+    if (before.rlim_max == RLIM_INFINITY || before.rlim_max < 64)
+        GTEST_SKIP() << "no finite hard limit to test against";
+    // Lower the soft limit (always allowed), then raise it again.
+    rlimit lower{before.rlim_max - 32, before.rlim_max};
+    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &lower), 0);
+    EXPECT_TRUE(harness::raise_nofile(before.rlim_max - 32));  // already there
+    EXPECT_TRUE(harness::raise_nofile(before.rlim_max - 16));
+    rlimit after{};
+    ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &after), 0);
+    EXPECT_EQ(after.rlim_cur, before.rlim_max - 16);
+    EXPECT_EQ(after.rlim_max, before.rlim_max);  // the hard limit is left alone
+    std::ifstream nr_open("/proc/sys/fs/nr_open");
+    rlim_t kernel_max = 0;
+    if (nr_open >> kernel_max) {
+        EXPECT_FALSE(harness::raise_nofile(kernel_max + 1));
+    }
+    EXPECT_EQ(setrlimit(RLIMIT_NOFILE, &before), 0);  // as it was
 }
 
 }  // namespace

@@ -3,10 +3,10 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/close_range.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <linux/close_range.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -24,6 +24,8 @@
 #include <random>
 #include <set>
 #include <sstream>
+
+#include "proc.hpp"
 
 extern char** environ;
 
@@ -61,7 +63,9 @@ void unregister_child(pid_t pid) {
     g_children.erase(pid);
 }
 
-void set_nonblocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
+void set_nonblocking(int fd) {
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
 
 std::string basename_of(const std::string& path) {
     auto slash = path.rfind('/');
@@ -84,7 +88,9 @@ int Deadline::ms_left() const {
     return left.count() > 0 ? static_cast<int>(std::min<long long>(left.count(), 1 << 30)) : 0;
 }
 
-bool exited_with(int status, int code) { return WIFEXITED(status) && WEXITSTATUS(status) == code; }
+bool exited_with(int status, int code) {
+    return WIFEXITED(status) && WEXITSTATUS(status) == code;
+}
 
 std::string describe_status(int status) {
     if (WIFEXITED(status)) return "exit " + std::to_string(WEXITSTATUS(status));
@@ -98,8 +104,8 @@ std::string describe_status(int status) {
 Process::Process(const std::string& program, std::vector<std::string> args, Options options)
     : name_(basename_of(program)) {
     int in[2], out[2], err[2], exec_err[2];
-    if (pipe2(in, O_CLOEXEC) == -1 || pipe2(out, O_CLOEXEC) == -1 ||
-        pipe2(err, O_CLOEXEC) == -1 || pipe2(exec_err, O_CLOEXEC) == -1) {
+    if (pipe2(in, O_CLOEXEC) == -1 || pipe2(out, O_CLOEXEC) == -1 || pipe2(err, O_CLOEXEC) == -1 ||
+        pipe2(exec_err, O_CLOEXEC) == -1) {
         ADD_FAILURE() << "pipe: " << strerror(errno);
         return;
     }
@@ -109,7 +115,8 @@ Process::Process(const std::string& program, std::vector<std::string> args, Opti
     std::vector<std::string> argv_s{program};
     argv_s.insert(argv_s.end(), args.begin(), args.end());
     std::vector<char*> argv;
-    for (auto& a : argv_s) argv.push_back(a.data());
+    for (auto& a : argv_s)
+        argv.push_back(a.data());
     argv.push_back(nullptr);
 
     std::vector<std::string> env_s;
@@ -124,7 +131,8 @@ Process::Process(const std::string& program, std::vector<std::string> args, Opti
     if (!options.bind.empty()) env_s.push_back("SOCKLAB_BIND=" + options.bind);
     env_s.insert(env_s.end(), options.env.begin(), options.env.end());
     std::vector<char*> envp;
-    for (auto& e : env_s) envp.push_back(e.data());
+    for (auto& e : env_s)
+        envp.push_back(e.data());
     envp.push_back(nullptr);
 
     pid_t parent = getpid();
@@ -134,11 +142,15 @@ Process::Process(const std::string& program, std::vector<std::string> args, Opti
         return;
     }
     if (pid_ == 0) {
-        setpgid(0, 0);                    // own process group: kill(-pid) reaches grandchildren
+        setpgid(0, 0);                     // own process group: kill(-pid) reaches grandchildren
         prctl(PR_SET_PDEATHSIG, SIGKILL);  // die with the test binary
         if (getppid() != parent) _exit(127);
-        // Give the program default signal handling whatever the test binary had.
-        ::signal(SIGPIPE, SIG_DFL);
+        // Give the program default signal handling whatever the test binary had: SIGPIPE
+        // (ignored here), and SIGINT/SIGQUIT, which a shell ignores in a background job.
+        struct sigaction dfl {};
+        dfl.sa_handler = SIG_DFL;
+        for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGQUIT})
+            sigaction(sig, &dfl, nullptr);
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -460,8 +472,12 @@ Listener bound_loopback(bool do_listen) {
 }
 }  // namespace
 
-Listener listen_loopback() { return bound_loopback(true); }
-Listener refused_port() { return bound_loopback(false); }
+Listener listen_loopback() {
+    return bound_loopback(true);
+}
+Listener refused_port() {
+    return bound_loopback(false);
+}
 
 common::Fd accept_within(int listen_fd, Deadline deadline) {
     pollfd p{listen_fd, POLLIN, 0};
@@ -500,7 +516,8 @@ void write_file(const std::string& path, std::string_view data) {
 std::string random_bytes(size_t n, unsigned seed) {
     std::mt19937 gen(seed);
     std::string s(n, '\0');
-    for (auto& c : s) c = static_cast<char>(gen() & 0xff);
+    for (auto& c : s)
+        c = static_cast<char>(gen() & 0xff);
     return s;
 }
 
@@ -534,5 +551,36 @@ bool peers_required() {
     const char* v = getenv("SOCKLAB_REQUIRE_PEERS");
     return v && *v && std::string_view(v) != "0";
 }
+
+// ---- every test binary: a child subreaper that reaps what it inherits ---------------------
+
+namespace {
+
+// The test binary is a child subreaper (PR_SET_CHILD_SUBREAPER): a process orphaned by a
+// test (a demo's child, a server's children when the harness kills the server's process
+// group) is handed to it instead of to PID 1, and it reaps them all before it exits.  So the
+// suite leaves no zombie behind, and ch10's zombie test can watch one collected.
+class ReapOrphans : public ::testing::Environment {
+  public:
+    void SetUp() override { ASSERT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 1), 0) << strerror(errno); }
+    void TearDown() override {
+        // Every Process has been destroyed: what is left was killed and will exit soon.
+        for (Deadline deadline;;) {
+            pid_t pid = waitpid(-1, nullptr, WNOHANG);
+            if (pid > 0) continue;
+            if (pid == -1 && errno != EINTR) return;  // ECHILD: none left
+            if (deadline.expired()) {
+                ADD_FAILURE() << "children still running: " << describe(children_of(getpid()));
+                return;
+            }
+            poll(nullptr, 0, 10);
+        }
+    }
+};
+
+// Registered before main(); this file is in every test binary (Process lives here).
+::testing::Environment* const kReapOrphans = ::testing::AddGlobalTestEnvironment(new ReapOrphans);
+
+}  // namespace
 
 }  // namespace harness

@@ -8,7 +8,13 @@
 //     reaped when its Process object goes out of scope — also when an ASSERT fails; if the
 //     test binary itself dies, PR_SET_PDEATHSIG kills the direct children;
 //   - servers bind to loopback only: the harness sets SOCKLAB_BIND=127.0.0.1 unless a test
-//     asks for another address (see common/net.hpp).
+//     asks for another address (see common/net.hpp);
+//   - every child starts with default signal handling: SIGPIPE, SIGINT, SIGTERM and SIGQUIT
+//     at SIG_DFL and an empty signal mask, whatever the test binary had (a test run as a
+//     background job has SIGINT and SIGQUIT ignored, which exec would pass on);
+//   - every test binary is a child subreaper (PR_SET_CHILD_SUBREAPER): processes orphaned
+//     by a test are re-parented to it, and it reaps them all when the tests end (and fails
+//     if any is still running 10 s later).
 #pragma once
 
 #include <sys/types.h>
@@ -32,14 +38,14 @@ using namespace std::chrono_literals;
 std::chrono::milliseconds scaled(std::chrono::milliseconds ms);
 
 class Deadline {
-public:
+  public:
     // The default: 10 s (scaled), generous for loopback, short enough that a hang is obvious.
     Deadline() : Deadline(10s) {}
     Deadline(std::chrono::milliseconds from_now) : at_(Clock::now() + scaled(from_now)) {}
     bool expired() const { return Clock::now() >= at_; }
     int ms_left() const;  // for poll(): 0 when expired
 
-private:
+  private:
     Clock::time_point at_;
 };
 
@@ -56,7 +62,7 @@ bool exited_with(int status, int code);
 std::string describe_status(int status);  // "exit 2", "killed by SIGSEGV", ...
 
 class Process {
-public:
+  public:
     // Starts PROGRAM (a path, or a name looked up in PATH) with ARGS.  stdin, stdout and
     // stderr are pipes to the test.  A failed exec is reported as a test failure.
     Process(const std::string& program, std::vector<std::string> args, Options options = {});
@@ -103,7 +109,7 @@ public:
     const std::string& out() const { return out_all_; }
     const std::string& err() const { return err_all_; }
 
-private:
+  private:
     struct Stream {
         int fd = -1;
         std::string pending;  // read but not yet returned as a line
@@ -188,7 +194,7 @@ common::Fd accept_within(int listen_fd, Deadline deadline = {});
 
 // A fresh directory under $TMPDIR (or /tmp), removed with its contents at scope exit.
 class TempDir {
-public:
+  public:
     TempDir();
     ~TempDir();
     TempDir(const TempDir&) = delete;
@@ -196,7 +202,7 @@ public:
     const std::string& path() const { return path_; }
     std::string file(std::string_view name) const { return path_ + "/" + std::string(name); }
 
-private:
+  private:
     std::string path_;
 };
 
@@ -224,10 +230,10 @@ bool peers_required();
 
 // Skips the test (or fails it, when peers are required) if TOOL is not installed.
 // Use at the top of a test body:  SOCKLAB_REQUIRE_TOOL("socat");
-#define SOCKLAB_REQUIRE_TOOL(tool)                                                        \
-    do {                                                                                  \
-        if (!::harness::which(tool)) {                                                    \
+#define SOCKLAB_REQUIRE_TOOL(tool)                                                         \
+    do {                                                                                   \
+        if (!::harness::which(tool)) {                                                     \
             if (::harness::peers_required()) FAIL() << tool << " is required but missing"; \
             GTEST_SKIP() << tool << " is not installed (apt-get install it to run this)";  \
-        }                                                                                 \
+        }                                                                                  \
     } while (0)
