@@ -17,10 +17,10 @@
 #include <fstream>
 #include <regex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "harness.hpp"
+#include "proc.hpp"
 
 namespace {
 
@@ -137,9 +137,9 @@ TEST(Ch01Hello, ClientReadsUntilEndOfStreamNotJustOnce) {
 
     const std::string first = kHello.substr(0, 6), second = kHello.substr(6);
     ASSERT_TRUE(harness::send_all(conn.get(), first));
-    Deadline deadline;
-    while (rchar_of(client.pid()) < before + static_cast<long>(first.size()) && !deadline.expired())
-        std::this_thread::sleep_for(1ms);  // polling a counter that has no event to wait on
+    // A counter that has no event to wait on: poll it, under a deadline.
+    harness::wait_until(
+        [&] { return rchar_of(client.pid()) >= before + static_cast<long>(first.size()); });
     ASSERT_EQ(rchar_of(client.pid()), before + static_cast<long>(first.size()))
         << "the client did not read the first piece";
 

@@ -62,15 +62,6 @@ std::string echo_through(int fd, const std::string& payload, bool* closed) {
     return got;
 }
 
-// First offset where A and B differ (for a readable failure instead of a 1 MiB dump).
-std::string first_difference(const std::string& a, const std::string& b) {
-    size_t i = 0;
-    while (i < a.size() && i < b.size() && a[i] == b[i])
-        ++i;
-    return "sizes " + std::to_string(a.size()) + " and " + std::to_string(b.size()) +
-           ", first difference at offset " + std::to_string(i);
-}
-
 // Does a TIME_WAIT (state 06) connection with local port PORT exist?  /proc/net/tcp lists
 // "sl local_address rem_address st ...", the address as hex "0100007F:A11F".
 bool time_wait_on_port(int port) {
@@ -128,7 +119,7 @@ TEST(Ch04Echo, ThousandLinesThroughEchoClientComeBackInOrder) {
     auto r = harness::run(PROG_echo_client, {"127.0.0.1", std::to_string(port)}, input);
     EXPECT_EQ(r.exit_code(), 0) << r.err;
     EXPECT_EQ(harness::lines(r.out).size(), 1000u);
-    EXPECT_TRUE(r.out == expected) << first_difference(r.out, expected);
+    EXPECT_TRUE(r.out == expected) << harness::first_difference(r.out, expected);
 }
 
 TEST(Ch04Echo, ThreeMiBLineThroughEchoClientComesBackWhole) {
@@ -143,7 +134,7 @@ TEST(Ch04Echo, ThreeMiBLineThroughEchoClientComesBackWhole) {
                           Deadline(60s));
     EXPECT_EQ(r.exit_code(), 0) << r.err;
     std::string expected = kMsg + line + "\n";
-    EXPECT_TRUE(r.out == expected) << first_difference(r.out, expected);
+    EXPECT_TRUE(r.out == expected) << harness::first_difference(r.out, expected);
 }
 
 TEST(Ch04Echo, OneMiBRandomPayloadIsEchoedByteExact) {
@@ -157,7 +148,7 @@ TEST(Ch04Echo, OneMiBRandomPayloadIsEchoedByteExact) {
     bool closed = false;
     std::string got = echo_through(fd.get(), payload, &closed);
     EXPECT_TRUE(closed) << "the server did not close after our half-close";
-    EXPECT_TRUE(got == payload) << first_difference(got, payload);
+    EXPECT_TRUE(got == payload) << harness::first_difference(got, payload);
     EXPECT_TRUE(server.wait_for_line("client 1 disconnected"));
 }
 
@@ -180,7 +171,7 @@ TEST(Ch04Echo, SocatClientGetsOneMiBEchoedByteExact) {
     auto status = socat.finish(Deadline(30s));
     ASSERT_TRUE(status) << "socat did not finish";
     EXPECT_TRUE(harness::exited_with(*status, 0)) << socat.err();
-    EXPECT_TRUE(socat.out() == payload) << first_difference(socat.out(), payload);
+    EXPECT_TRUE(socat.out() == payload) << harness::first_difference(socat.out(), payload);
 }
 
 TEST(Ch04Echo, EchoClientWorksAgainstSocatAsTheServer) {
@@ -204,7 +195,7 @@ TEST(Ch04Echo, EchoClientWorksAgainstSocatAsTheServer) {
         expected += kMsg + line + "\n";
     auto r = harness::run(PROG_echo_client, {"127.0.0.1", std::to_string(port)}, input);
     EXPECT_EQ(r.exit_code(), 0) << r.err;
-    EXPECT_TRUE(r.out == expected) << first_difference(r.out, expected);
+    EXPECT_TRUE(r.out == expected) << harness::first_difference(r.out, expected);
 }
 
 // ---- An iterative server -------------------------------------------------------------------
@@ -290,7 +281,7 @@ TEST(Ch04Echo, ServerSurvivesTwentyClientsKilledMidTransfer) {
     bool closed = false;
     std::string got = echo_through(fd.get(), payload, &closed);
     EXPECT_TRUE(closed);
-    EXPECT_TRUE(got == payload) << first_difference(got, payload);
+    EXPECT_TRUE(got == payload) << harness::first_difference(got, payload);
     EXPECT_TRUE(server.wait_for_line("client 21 disconnected"));
     EXPECT_TRUE(server.running());
 

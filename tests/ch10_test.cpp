@@ -67,14 +67,6 @@ size_t count_lines(const std::string& text, const std::string& line) {
     return static_cast<size_t>(std::count(all.begin(), all.end(), line));
 }
 
-std::string first_difference(const std::string& a, const std::string& b) {
-    size_t i = 0;
-    while (i < a.size() && i < b.size() && a[i] == b[i])
-        ++i;
-    return "sizes " + std::to_string(a.size()) + " and " + std::to_string(b.size()) +
-           ", first difference at offset " + std::to_string(i);
-}
-
 // The server's log, read line by line: the children it forked and those it reaped.
 struct ServerLog {
     std::map<pid_t, std::string> connected;  // proc id -> client address
@@ -348,7 +340,7 @@ TEST(Ch10MpServ, TwentyClientsAreEchoedWhileAllTwentyAreConnected) {
         std::string partial;
         auto got = harness::recv_exact(clients[i].get(), payloads[i].size(), {}, &partial);
         ASSERT_TRUE(got) << "client " << i << " got " << partial.size() << " bytes";
-        EXPECT_TRUE(*got == payloads[i]) << first_difference(*got, payloads[i]);
+        EXPECT_TRUE(*got == payloads[i]) << harness::first_difference(*got, payloads[i]);
     }
     // One process per client, all alive at once.
     ServerLog log;
@@ -640,7 +632,7 @@ TEST(Ch10MpServ, SocatClientsAreEchoedConcurrently) {
         auto status = peers[i].finish(Deadline(30s));
         ASSERT_TRUE(status) << "socat did not finish";
         EXPECT_TRUE(harness::exited_with(*status, 0)) << peers[i].err();
-        EXPECT_TRUE(peers[i].out() == payload) << first_difference(peers[i].out(), payload);
+        EXPECT_TRUE(peers[i].out() == payload) << harness::first_difference(peers[i].out(), payload);
     }
     ASSERT_TRUE(log.read_until(server, 3, 3)) << server.out();
 }
@@ -681,7 +673,7 @@ TEST(Ch10MpClient, FiveThousandPipedLinesComeBackInOrderThenItExits) {
     ASSERT_FALSE(r.timed_out) << "echo_mpclient did not exit";
     EXPECT_EQ(r.exit_code(), 0) << r.err;
     EXPECT_EQ(harness::lines(r.out).size(), 5000u);
-    EXPECT_TRUE(r.out == expected) << first_difference(r.out, expected);
+    EXPECT_TRUE(r.out == expected) << harness::first_difference(r.out, expected);
     EXPECT_EQ(r.err, "");
     ServerLog log;
     EXPECT_TRUE(log.read_until(server, 1, 1)) << server.out();
@@ -748,7 +740,7 @@ TEST(Ch10MpClient, WorksAgainstSocatAsTheServer) {
         expected += kMsg + line + "\n";
     auto r = harness::run(PROG_echo_mpclient, {"127.0.0.1", std::to_string(port)}, input);
     EXPECT_EQ(r.exit_code(), 0) << r.err;
-    EXPECT_TRUE(r.out == expected) << first_difference(r.out, expected);
+    EXPECT_TRUE(r.out == expected) << harness::first_difference(r.out, expected);
 }
 
 TEST(Ch10MpClient, ServerThatClosesFirstIsReportedAndNothingHangs) {

@@ -49,14 +49,6 @@ using harness::local_address;
 using harness::local_port;
 using harness::Process;
 
-std::string first_difference(const std::string& a, const std::string& b) {
-    size_t i = 0;
-    while (i < a.size() && i < b.size() && a[i] == b[i])
-        ++i;
-    return "sizes " + std::to_string(a.size()) + " and " + std::to_string(b.size()) +
-           ", first difference at offset " + std::to_string(i);
-}
-
 // The soft RLIMIT_NOFILE of a running process, from /proc/PID/limits.
 long open_files_limit(pid_t pid) {
     std::ifstream in("/proc/" + std::to_string(pid) + "/limits");
@@ -262,8 +254,8 @@ TEST(Ch12SelectServ, ThousandClientsConnectedAtOnceAllGetTheirEchoes) {
             auto got =
                 harness::recv_exact(clients[i].get(), sent[i].size(), Deadline(30s), &partial);
             ASSERT_TRUE(got) << "round " << round << " client " << i + 1 << ": "
-                             << first_difference(partial, sent[i]);
-            ASSERT_TRUE(*got == sent[i]) << first_difference(*got, sent[i]);
+                             << harness::first_difference(partial, sent[i]);
+            ASSERT_TRUE(*got == sent[i]) << harness::first_difference(*got, sent[i]);
         }
     }
     EXPECT_EQ(server.out().find("disconnected"), std::string::npos);
@@ -580,7 +572,7 @@ TEST(Ch12SelectServ, SocatClientGetsOneMiBEchoedByteExact) {
     auto status = socat.finish(Deadline(30s));
     ASSERT_TRUE(status) << "socat did not finish";
     EXPECT_TRUE(harness::exited_with(*status, 0)) << socat.err();
-    EXPECT_TRUE(socat.out() == payload) << first_difference(socat.out(), payload);
+    EXPECT_TRUE(socat.out() == payload) << harness::first_difference(socat.out(), payload);
     EXPECT_TRUE(server.wait_for_line("client 1 disconnected"));
 }
 

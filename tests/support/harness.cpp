@@ -521,6 +521,14 @@ std::string random_bytes(size_t n, unsigned seed) {
     return s;
 }
 
+std::string first_difference(std::string_view a, std::string_view b) {
+    size_t i = 0;
+    while (i < a.size() && i < b.size() && a[i] == b[i])
+        ++i;
+    return "sizes " + std::to_string(a.size()) + " and " + std::to_string(b.size()) +
+           ", first difference at offset " + std::to_string(i);
+}
+
 std::vector<std::string> lines(std::string_view text) {
     std::vector<std::string> out;
     while (!text.empty()) {

@@ -215,6 +215,10 @@ std::string random_bytes(size_t n, unsigned seed = 1);
 // TEXT split into lines (without their '\n'); a last line without '\n' counts too.
 std::vector<std::string> lines(std::string_view text);
 
+// For a failed comparison of two large byte strings: "sizes 10 and 12, first difference at
+// offset 7" (printing both would flood the log).
+std::string first_difference(std::string_view a, std::string_view b);
+
 // OPTIONS for a program that a test runs under strace: LeakSanitizer (asan preset) cannot
 // work under ptrace, so it is switched off for that program.
 Options traced(Options options = {});
