@@ -17,6 +17,7 @@
 
 #include "harness.hpp"
 #include "proc.hpp"
+#include "wire.hpp"
 
 namespace {
 
@@ -326,6 +327,84 @@ TEST(HarnessProc, RaiseNofileUpToTheHardLimit) {
         EXPECT_FALSE(harness::raise_nofile(kernel_max + 1));
     }
     EXPECT_EQ(setrlimit(RLIMIT_NOFILE, &before), 0);  // as it was
+}
+
+// ---- wire.hpp ------------------------------------------------------------------------------
+
+TEST(HarnessWire, ParsesTcpWatchLines) {
+    auto syn = harness::parse_segment(
+        "0.000010 server > client [S.] seq 0 ack 1 win 65483 length 0 mss 65495 wscale 10");
+    ASSERT_TRUE(syn);
+    EXPECT_DOUBLE_EQ(syn->time, 0.00001);
+    EXPECT_EQ(syn->dir(), "server > client");
+    EXPECT_TRUE(syn->from_server());
+    EXPECT_FALSE(syn->udp);
+    EXPECT_EQ(syn->flags, "S.");
+    EXPECT_TRUE(syn->has('S') && syn->has('.') && !syn->has('F'));
+    EXPECT_EQ(syn->seq, 0u);
+    EXPECT_EQ(syn->ack, 1u);
+    EXPECT_EQ(syn->win, 65483u);
+    EXPECT_EQ(syn->length, 0u);
+    EXPECT_EQ(syn->mss, 65495);
+    EXPECT_EQ(syn->wscale, 10);
+
+    auto data =
+        harness::parse_segment("1.5 client > server [P.] seq 4294967295 ack 7 win 64 length 9");
+    ASSERT_TRUE(data);
+    EXPECT_EQ(data->seq, 4294967295u);  // --absolute: the full 32 bits
+    EXPECT_EQ(data->length, 9u);
+    EXPECT_FALSE(data->mss);
+
+    auto rst =
+        harness::parse_segment("0.1 127.0.0.1:9190 > 127.0.0.1:40158 [R] seq 10 win 0 length 0");
+    ASSERT_TRUE(rst);  // without --port: addresses; [R] without ACK has no ack
+    EXPECT_EQ(rst->src, "127.0.0.1:9190");
+    EXPECT_FALSE(rst->ack);
+
+    auto udp = harness::parse_segment("0.000000 client > server UDP length 21");
+    ASSERT_TRUE(udp);
+    EXPECT_TRUE(udp->udp);
+    EXPECT_EQ(udp->length, 21u);
+    EXPECT_EQ(udp->flags, "");
+}
+
+TEST(HarnessWire, RejectsWhatTcpWatchNeverPrints) {
+    for (const char* line : {
+             "watching lo port 9190",
+             "",
+             "0.0 client > server [S] win 1 length 0",                  // no seq
+             "0.0 client > server [.] seq 1 win 1 length 0",            // ACK without ack
+             "0.0 client > server [S] seq 0 ack 1 win 1 length 0",      // ack without ACK
+             "0.0 client > server [SX] seq 0 win 1 length 0",           // unknown flag
+             "0.0 client > server [S] seq 4294967296 win 1 length 0",   // more than 32 bits
+             "0.0 client > server [S] seq 0 win 1 length 0 color red",  // unknown field
+             "0.0 client > server [S] seq 0 win 1 length",              // value missing
+             "0.0 client > server [S] seq -1 win 1 length 0",
+             "x client > server [S] seq 0 win 1 length 0",
+             "0.0 client < server [S] seq 0 win 1 length 0",
+             "0.0 client > server UDP length 3 extra",
+         })
+        EXPECT_FALSE(harness::parse_segment(line)) << line;
+}
+
+TEST(HarnessWire, WatchedCollectsSegmentsAndReportsWhatIsWrong) {
+    Process good("sh", {"-c",
+                        "echo 'watching lo port 5'; echo '0.0 client > server [S] seq 0 win 1 "
+                        "length 0'; echo '0.1 server > client [R.] seq 0 ack 1 win 0 length 0'"});
+    auto segs = harness::watched(good);
+    ASSERT_EQ(segs.size(), 2u);
+    EXPECT_EQ(harness::find_segment(segs, [](const harness::Segment& s) { return s.has('R'); }), 1);
+    EXPECT_EQ(harness::find_segment(
+                  segs, [](const harness::Segment& s) { return s.has('R'); }, 2),
+              -1);
+    EXPECT_EQ(harness::describe_segments(segs),
+              "0.0 client > server [S] seq 0 win 1 length 0\n"
+              "0.1 server > client [R.] seq 0 ack 1 win 0 length 0\n");
+
+    Process garbage("sh", {"-c", "echo 'watching lo port 5'; echo garbage"});
+    EXPECT_NONFATAL_FAILURE(harness::watched(garbage), "does not parse: garbage");
+    Process failed("sh", {"-c", "exit 1"});
+    EXPECT_NONFATAL_FAILURE(harness::watched(failed), "exit 1");
 }
 
 }  // namespace
