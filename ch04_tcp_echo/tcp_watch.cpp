@@ -1,10 +1,8 @@
 // tcp_watch — watch the segments of TCP connections on the loopback interface: the three-way
 // handshake (三次握手), the data, the close (四次挥手) and the reset, one line per segment.
-// A raw AF_PACKET socket bound to `lo` receives a copy of every frame that crosses it; the
-// program takes the three headers apart by hand:
-//   link layer (14 bytes on lo: an Ethernet header with zero MACs, then EtherType 0x0800 IPv4
-//   or 0x86DD IPv6) → IP header (IPv4: IHL × 4 bytes, 20..60; IPv6: 40 bytes) → TCP header
-//   (data offset × 4 bytes, 20..60, options included) → payload.
+// A raw AF_PACKET socket bound to `lo` gets a copy of every frame; the program takes the
+// headers apart by hand: link (14 bytes on lo, EtherType 0x0800 IPv4 / 0x86DD IPv6) → IP
+// (IPv4: IHL × 4 bytes; IPv6: 40) → TCP (data offset × 4 bytes, options included) → payload.
 // Capturing needs CAP_NET_RAW: root, or root of your own user + network namespace
 // (`unshare -rn`, where lo is yours and only your own programs' packets cross it).
 //
@@ -17,14 +15,17 @@
 //
 // What to observe (`hello_server 9190` and `hello_client 127.0.0.1 9190` in the same namespace):
 //   watching lo port 9190
-//   0.000000 client > server [S] seq 0 win 65495 length 0 mss 65495 wscale 7
-//   0.000011 server > client [S.] seq 0 ack 1 win 65483 length 0 mss 65495 wscale 7
-//   0.000020 client > server [.] seq 1 ack 1 win 512 length 0
-//   0.000112 server > client [P.] seq 1 ack 1 win 512 length 12
-//   0.000118 server > client [F.] seq 13 ack 1 win 512 length 0
+//   0.000000 client > server [S] seq 0 win 65495 length 0 mss 65495 wscale 10
+//   0.000010 server > client [S.] seq 0 ack 1 win 65483 length 0 mss 65495 wscale 10
+//   0.000021 client > server [.] seq 1 ack 1 win 64 length 0
+//   0.000162 server > client [P.] seq 1 ack 1 win 64 length 12
+//   0.000177 client > server [.] seq 1 ack 13 win 64 length 0
+//   0.000186 server > client [F.] seq 13 ack 1 win 64 length 0
+//   0.000203 client > server [F.] seq 1 ack 14 win 64 length 0
+//   0.000213 server > client [.] seq 14 ack 2 win 64 length 0
 // Flags in tcpdump's notation: S SYN, F FIN, R RST, P PSH, "." ACK.  seq/ack count bytes from
 // each side's initial sequence number (ISN): the SYN uses up one, so data starts at seq 1.
-// win is the raw window field; after the handshake it is scaled by 2^wscale.
+// win is the raw window field; after the handshake it is scaled by 2^wscale (64 × 1024 here).
 #include <arpa/inet.h>
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
@@ -50,27 +51,27 @@ namespace {
 
 constexpr const char* kUsage = "[--port PORT] [--count N] [--connections N] [--udp] [--absolute]";
 
-uint16_t get16(const unsigned char* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
-uint32_t get32(const unsigned char* p) { return uint32_t{get16(p)} << 16 | get16(p + 2); }
+uint16_t get16(const unsigned char* p) {
+    return static_cast<uint16_t>(p[0] << 8 | p[1]);
+}
+uint32_t get32(const unsigned char* p) {
+    return uint32_t{get16(p)} << 16 | get16(p + 2);
+}
 
 // What the IP layer tells us about one packet.
 struct Packet {
-    std::string src, dst;       // "127.0.0.1" or "::1"
-    int protocol = 0;           // IPPROTO_TCP, IPPROTO_UDP, ...
-    const unsigned char* l4;    // the transport header
-    size_t l4_len = 0;          // transport header + payload, from the IP length field
+    std::string src, dst;     // "127.0.0.1" or "::1"
+    int protocol = 0;         // IPPROTO_TCP, IPPROTO_UDP, ...
+    const unsigned char* l4;  // the transport header
+    size_t l4_len = 0;        // transport header + payload, from the IP length field
 };
 
-// One TCP connection: each side's first sequence number and how far its close has got.
-// Side 0 is whoever sent the first segment we saw (the client, when we saw the SYN).
+// One TCP connection, per side (0: the smaller address and port): its first sequence number
+// and how far its close has got.
 struct Flow {
-    std::string side0;                  // "addr port" of side 0
-    bool have_base[2] = {false, false};
-    uint32_t base[2] = {0, 0};          // seq of the first segment from each side
-    bool fin[2] = {false, false};       // has this side sent its FIN ...
-    uint32_t fin_end[2] = {0, 0};       // ... which the peer acknowledges with ack = fin_end
-    bool fin_acked[2] = {false, false};
-    bool ended = false;
+    bool have_base[2] = {}, fin[2] = {}, fin_acked[2] = {}, ended = false;
+    uint32_t base[2] = {};     // seq of the first segment we saw from each side
+    uint32_t fin_end[2] = {};  // the peer acknowledges a side's FIN with ack = fin_end
 };
 
 // Parses the link and IP layers; false for anything that is not a whole IPv4/IPv6 packet.
@@ -82,8 +83,8 @@ bool parse_ip(const unsigned char* frame, size_t len, Packet& p) {
     char text[INET6_ADDRSTRLEN];
     if (ethertype == ETHERTYPE_IP) {
         if (ip_len < 20 || ip[0] >> 4 != 4) return false;
-        size_t header = (ip[0] & 0x0f) * 4u;          // IHL: header length in 32-bit words
-        size_t total = get16(ip + 2);                  // header + payload
+        size_t header = (ip[0] & 0x0f) * 4u;  // IHL: header length in 32-bit words
+        size_t total = get16(ip + 2);         // header + payload
         if (header < 20 || total < header || total > ip_len) return false;
         if ((get16(ip + 6) & 0x1fff) != 0) return false;  // a later fragment: no TCP header
         p.protocol = ip[9];
@@ -121,17 +122,13 @@ std::string flag_text(unsigned char flags) {
 // The SYN's options that matter for the lesson: maximum segment size and window scale.
 std::string syn_options(const unsigned char* opt, size_t len) {
     std::string s;
-    for (size_t i = 0; i < len;) {
-        unsigned char kind = opt[i];
-        if (kind == 0) break;  // end of options
-        if (kind == 1) {       // no-op padding
-            ++i;
-            continue;
-        }
+    // Each option: kind, length (of the whole option), data.  Kind 0 ends the list, kind 1 is
+    // a one-byte no-op used as padding.
+    for (size_t i = 0; i < len && opt[i] != 0; i += opt[i] == 1 ? 1 : opt[i + 1]) {
+        if (opt[i] == 1) continue;
         if (i + 1 >= len || opt[i + 1] < 2 || i + opt[i + 1] > len) break;  // malformed
-        if (kind == 2 && opt[i + 1] == 4) s += " mss " + std::to_string(get16(opt + i + 2));
-        if (kind == 3 && opt[i + 1] == 3) s += " wscale " + std::to_string(opt[i + 2]);
-        i += opt[i + 1];
+        if (opt[i] == 2 && opt[i + 1] == 4) s += " mss " + std::to_string(get16(opt + i + 2));
+        if (opt[i] == 3 && opt[i + 1] == 3) s += " wscale " + std::to_string(opt[i + 2]);
     }
     return s;
 }
@@ -148,9 +145,11 @@ int main(int argc, char* argv[]) {
         if (arg == "--port" && has_value) {
             std::string why;
             std::optional<uint16_t> p = common::parse_port(argv[++i], &why);
-            if (p == 0) why = "invalid port '0': the port to watch is 1 to 65535";
-            if (!p || p == 0) common::note("%s", why.c_str());
-            if (!p || p == 0) common::die_usage("%s", kUsage);
+            if (!p || p == 0) {  // 0 means "any port" to bind(); a port to watch is 1..65535
+                why = p ? "invalid port '0'" : why.substr(0, why.find(" ("));
+                common::note("%s (expected 1 to 65535)", why.c_str());
+                common::die_usage("%s", kUsage);
+            }
             port = *p;
         } else if (arg == "--count" && has_value) {
             count = common::number_arg("--count", argv[++i], 1, 1000000000);
@@ -170,8 +169,8 @@ int main(int argc, char* argv[]) {
     common::Fd sock(socket(AF_PACKET, SOCK_RAW, 0));
     if (!sock && (errno == EPERM || errno == EACCES))
         common::fatal(
-            "socket(AF_PACKET): %s: capturing packets needs CAP_NET_RAW.  Run it as root "
-            "(sudo), or without root inside your own user and network namespace: "
+            "socket(AF_PACKET): %s: capturing packets needs CAP_NET_RAW.  Run it as "
+            "root (sudo), or without root inside your own user and network namespace: "
             "unshare -rn sh -c 'ip link set lo up; tcp_watch --port 9190 & ...'",
             strerror(errno));
     if (!sock) common::die("socket(AF_PACKET)");
@@ -182,9 +181,6 @@ int main(int argc, char* argv[]) {
                       .sll_ifindex = static_cast<int>(lo_index)};
     if (bind(sock.get(), reinterpret_cast<sockaddr*>(&where), sizeof where) == -1)
         common::die("bind to lo");
-    int on = 1;  // the kernel stamps each frame with the time it crossed the interface
-    if (setsockopt(sock.get(), SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) == -1)
-        common::die("setsockopt SO_TIMESTAMPNS");
 
     setvbuf(stdout, nullptr, _IOLBF, 0);  // one line per segment, at once (tests read them)
     if (port != 0)
@@ -200,17 +196,16 @@ int main(int argc, char* argv[]) {
     long printed = 0, ended = 0;
     while ((count == 0 || printed < count) && (connections == 0 || ended < connections)) {
         sockaddr_ll from{};
-        iovec iov{frame, sizeof frame};
-        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec))];
-        msghdr msg{.msg_name = &from, .msg_namelen = sizeof from, .msg_iov = &iov,
-                   .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
-        ssize_t n = recvmsg(sock.get(), &msg, 0);
+        socklen_t from_len = sizeof from;
+        // MSG_TRUNC: return the frame's real length, even if it did not fit in the buffer.
+        ssize_t n = recvfrom(sock.get(), frame, sizeof frame, MSG_TRUNC,
+                             reinterpret_cast<sockaddr*>(&from), &from_len);
         if (n == -1 && errno == EINTR) continue;
-        if (n == -1) common::die("recvmsg");
+        if (n == -1) common::die("recvfrom");
         // On lo every packet crosses twice: once leaving (PACKET_OUTGOING) and once arriving.
         // Keep the arrival only, as tcpdump does.
         if (from.sll_pkttype == PACKET_OUTGOING) continue;
-        size_t len = msg.msg_flags & MSG_TRUNC ? 0 : static_cast<size_t>(n);  // 0: not whole
+        size_t len = static_cast<size_t>(n) > sizeof frame ? 0 : static_cast<size_t>(n);
 
         Packet p;
         if (!parse_ip(frame, len, p)) continue;
@@ -221,16 +216,13 @@ int main(int argc, char* argv[]) {
         if (port != 0 && sport != port && dport != port) continue;
 
         timespec ts{};
-        clock_gettime(CLOCK_REALTIME, &ts);  // in case the kernel gave no stamp
-        for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_TIMESTAMPNS)
-                memcpy(&ts, CMSG_DATA(c), sizeof ts);
+        clock_gettime(CLOCK_MONOTONIC, &ts);
         double now = static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
         if (first_time < 0) first_time = now;
 
         // Who sent it: with --port, the side that owns PORT is the server.
-        std::string who = port == 0 ? p.src + ":" + std::to_string(sport) + " > " + p.dst +
-                                          ":" + std::to_string(dport)
+        std::string who = port == 0 ? p.src + ":" + std::to_string(sport) + " > " + p.dst + ":" +
+                                          std::to_string(dport)
                           : dport == port ? "client > server"
                                           : "server > client";
         if (is_udp) {
@@ -247,16 +239,14 @@ int main(int argc, char* argv[]) {
         size_t payload = p.l4_len - header;
 
         // The connection, whichever way the segment goes; a new SYN starts it afresh.
-        std::string me = p.src + " " + std::to_string(sport);
-        std::string peer = p.dst + " " + std::to_string(dport);
-        auto key = me < peer ? std::tuple(p.src, sport, p.dst, dport)
-                             : std::tuple(p.dst, dport, p.src, sport);
+        auto me = std::tuple(p.src, sport), peer = std::tuple(p.dst, dport);
+        int side = me < peer ? 0 : 1, other = 1 - side;
+        auto key = side == 0 ? std::tuple_cat(me, peer) : std::tuple_cat(peer, me);
         bool syn_only = (flags & 0x12) == 0x02;
         auto it = flows.find(key);
         if (it == flows.end() || (syn_only && it->second.ended))
-            it = flows.insert_or_assign(key, Flow{.side0 = me}).first;
+            it = flows.insert_or_assign(key, Flow{}).first;
         Flow& f = it->second;
-        int side = f.side0 == me ? 0 : 1, other = 1 - side;
         if (!f.have_base[side]) {
             f.have_base[side] = true;
             f.base[side] = seq;
@@ -265,9 +255,8 @@ int main(int argc, char* argv[]) {
         std::string line = flag_text(flags);
         line += " seq " + std::to_string(absolute ? seq : seq - f.base[side]);
         if (flags & 0x10)  // ACK: the next byte this side expects from the other
-            line += " ack " + std::to_string(absolute || !f.have_base[other]
-                                                 ? ack
-                                                 : ack - f.base[other]);
+            line += " ack " +
+                    std::to_string(absolute || !f.have_base[other] ? ack : ack - f.base[other]);
         line += " win " + std::to_string(get16(tcp + 14));
         line += " length " + std::to_string(payload);
         if (flags & 0x02) line += syn_options(tcp + 20, header - 20);
