@@ -12,6 +12,7 @@
 //   as the local side and the client's port does not appear as a local side; restarting on
 //   that port fails with "Address already in use" (exit 1) under --no-reuseaddr and works
 //   without it;
+//   if the old server ran without SO_REUSEADDR, even a new one that sets it cannot bind;
 //   the contrast: when the client closes first (echo_client, end of input), the TIME_WAIT is
 //   the client's, and the server's port can be bound again even without SO_REUSEADDR.
 #include <gtest/gtest.h>
@@ -79,13 +80,17 @@ int client_port(const std::optional<std::string>& line) {
     return from == std::string::npos ? -1 : port_of(line->substr(from + 6));
 }
 
-TEST(Ch04TimeWait, ServerThatClosesFirstKeepsTimeWaitAndItsPortNeedsSoReuseaddr) {
-    SOCKLAB_REQUIRE_NETNS();
-    SOCKLAB_REQUIRE_TOOL("socat");
-    SOCKLAB_REQUIRE_TOOL("ss");
-    NetNs ns("time-wait");
-    ASSERT_TRUE(ns.ok());
-    Process server = ns.process(PROG_close_server, {"0", "--read"});
+// One conversation with `close_server 0 --read EXTRA...` in NS, socat as the client: the server
+// reads the client's line, answers and closes first.  Returns once the close is complete (both
+// FINs acknowledged), with the server's and the client's ports and the segments seen.
+struct Closed {
+    int port = 0, cport = 0;
+    std::vector<harness::Segment> segs;
+};
+void serve_one_and_close(const NetNs& ns, std::vector<std::string> extra, Closed& out) {
+    std::vector<std::string> args = {"0", "--read"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    Process server = ns.process(PROG_close_server, args);
     int port = server.wait_ready();
     ASSERT_NE(port, 0);
     Process watch = harness::start_watch(ns, PROG_tcp_watch, port, {"--connections", "1"});
@@ -101,9 +106,21 @@ TEST(Ch04TimeWait, ServerThatClosesFirstKeepsTimeWaitAndItsPortNeedsSoReuseaddr)
     EXPECT_TRUE(status && harness::exited_with(*status, 0)) << server.err();
     client.close_stdin();
     EXPECT_TRUE(client.finish()) << client.err();
+    out = {port, cport, harness::watched(watch)};
+}
+
+TEST(Ch04TimeWait, ServerThatClosesFirstKeepsTimeWaitAndItsPortNeedsSoReuseaddr) {
+    SOCKLAB_REQUIRE_NETNS();
+    SOCKLAB_REQUIRE_TOOL("socat");
+    SOCKLAB_REQUIRE_TOOL("ss");
+    NetNs ns("time-wait");
+    ASSERT_TRUE(ns.ok());
+    Closed closed;
+    ASSERT_NO_FATAL_FAILURE(serve_one_and_close(ns, {}, closed));
+    int port = closed.port, cport = closed.cport;
 
     // Both FINs acknowledged: the close is complete.  The server sent the first FIN.
-    auto segs = harness::watched(watch);
+    const auto& segs = closed.segs;
     int server_fin = harness::find_segment(
         segs, [](const harness::Segment& s) { return s.from_server() && s.has('F'); });
     int client_fin = harness::find_segment(
@@ -136,6 +153,25 @@ TEST(Ch04TimeWait, ServerThatClosesFirstKeepsTimeWaitAndItsPortNeedsSoReuseaddr)
     // With SO_REUSEADDR (the default) it binds and listens at once.
     Process restarted = ns.process(PROG_close_server, {std::to_string(port)});
     EXPECT_EQ(restarted.wait_ready(), port) << restarted.err();
+}
+
+// Linux checks SO_REUSEADDR on both sockets: the connection in TIME_WAIT keeps the flag of the
+// socket it came from.  If the old server did not set it, a new server that does is refused too.
+TEST(Ch04TimeWait, OldServerWithoutSoReuseaddrBlocksTheNewOneEvenWithIt) {
+    SOCKLAB_REQUIRE_NETNS();
+    SOCKLAB_REQUIRE_TOOL("socat");
+    SOCKLAB_REQUIRE_TOOL("ss");
+    NetNs ns("old-no-reuse");
+    ASSERT_TRUE(ns.ok());
+    Closed closed;
+    ASSERT_NO_FATAL_FAILURE(serve_one_and_close(ns, {"--no-reuseaddr"}, closed));
+    std::string raw;
+    ASSERT_TRUE(has_local_port(time_waits(ns, &raw), closed.port)) << raw;
+
+    Result again = ns.run(PROG_close_server, {std::to_string(closed.port)}, {}, Deadline(5s));
+    EXPECT_EQ(again.exit_code(), 1) << again.err;
+    EXPECT_EQ(again.err, "close_server: bind to port " + std::to_string(closed.port) +
+                             ": Address already in use\n");
 }
 
 TEST(Ch04TimeWait, ClientThatClosesFirstKeepsTimeWaitAndTheServerPortIsFree) {
