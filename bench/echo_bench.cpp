@@ -21,11 +21,12 @@
 // What to observe (stdout): a line for people and a RESULT line for scripts, e.g.
 //     1000 conns x 64 B for 5.00 s: 128528 msgs/s, 8.23 MB/s, p50 7.7 ms, p99 13.9 ms,
 //     failed 0 (connect 0, setup 0, run 0, stalled 0, corrupt 0); setup 0.03 s;
-//     CPU: client 99%, server 96%, others 2%
+//     CPU: client 99%, server 96% (user 3%), others 2%
 //     RESULT conns=1000 size=64 seconds=5.000 msgs=642656 msgs_per_s=128528 ...
 // CPU is the use during the measurement; "others" is the rest of the busy time on the CPUs
 // client and server may run on (other processes, interrupt work): more than ~20% means the
-// figures are disturbed.  Without --server-pid: server_cpu=-1, and no server or others.
+// figures are disturbed.  server_user_cpu: the part of server_cpu spent in user space (utime).
+// Without --server-pid: server_cpu=-1, server_user_cpu=-1, and no server or others.
 // Exit status 0 if every connection was set up and every byte came back right, else 1.
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -63,8 +64,9 @@ int64_t now_ns(clockid_t clock = CLOCK_MONOTONIC) {
     return ts.tv_sec * 1'000'000'000LL + ts.tv_nsec;
 }
 
-// utime + stime of process `pid` in seconds (/proc/PID/stat fields 14 and 15), or -1.
-double process_cpu_s(long pid) {
+// utime + stime of process `pid` in seconds (/proc/PID/stat fields 14 and 15), or -1; its
+// utime alone in *user_s: the time spent in the server's own code, not in the kernel.
+double process_cpu_s(long pid, double* user_s) {
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%ld/stat", pid);
     FILE* f = fopen(path, "r");
@@ -77,7 +79,9 @@ double process_cpu_s(long pid) {
     if (!p ||
         sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
         return -1;
-    return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+    double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+    *user_s = static_cast<double>(utime) / tick;
+    return static_cast<double>(utime + stime) / tick;
 }
 
 // CPU time used on the CPUs in `cpus` since boot, in seconds: their time minus their idle and
@@ -376,7 +380,9 @@ int main(int argc, char* argv[]) {
     if (server_pid &&
         sched_getaffinity(static_cast<pid_t>(server_pid), sizeof server_cpus, &server_cpus) == 0)
         CPU_OR(&cpus, &cpus, &server_cpus);
-    double server0 = server_pid ? process_cpu_s(server_pid) : -1, busy0 = cpus_busy_s(cpus, t0);
+    double server_user0 = 0, server_user1 = 0;
+    double server0 = server_pid ? process_cpu_s(server_pid, &server_user0) : -1;
+    double busy0 = cpus_busy_s(cpus, t0);
     for (uint32_t i = 0; i < b.conns.size(); ++i)
         if (b.conns[i].state == State::Ready) b.start_message(i, State::Busy, t0);
     b.waits = b.events_seen = 0;
@@ -386,7 +392,9 @@ int main(int argc, char* argv[]) {
     double elapsed = static_cast<double>(t1 - t0) / 1e9;
     double client_cpu =
         static_cast<double>(now_ns(CLOCK_PROCESS_CPUTIME_ID) - cpu0) / 1e9 / elapsed;
-    double server_cpu = server0 >= 0 ? (process_cpu_s(server_pid) - server0) / elapsed : -1;
+    double server_cpu =
+        server0 >= 0 ? (process_cpu_s(server_pid, &server_user1) - server0) / elapsed : -1;
+    double server_user = server0 >= 0 ? (server_user1 - server_user0) / elapsed : -1;
     double busy = (cpus_busy_s(cpus, t1) - busy0) / elapsed;
     // A connection still waiting for the reply to its first message was starved all along.
     for (uint32_t i = 0; i < b.conns.size(); ++i)
@@ -409,7 +417,8 @@ int main(int argc, char* argv[]) {
     for (int k = 0; k < kFailureKinds; ++k)
         printf("%s%s %ld", k == 0 ? " (" : ", ", kFailureNames[k], b.failed[k]);
     printf("); setup %.2f s; CPU: client %.0f%%", setup_s, client_cpu * 100);
-    if (server_cpu >= 0) printf(", server %.0f%%", server_cpu * 100);
+    if (server_cpu >= 0)
+        printf(", server %.0f%% (user %.0f%%)", server_cpu * 100, server_user * 100);
     if (server_cpu >= 0) printf(", others %.0f%%", (busy - client_cpu - server_cpu) * 100);
 
     printf(
@@ -420,9 +429,9 @@ int main(int argc, char* argv[]) {
     for (int k = 0; k < kFailureKinds; ++k)
         printf(" failed_%s=%ld", kFailureNames[k], b.failed[k]);
     printf(
-        " setup_s=%.3f client_cpu=%.3f server_cpu=%.3f cpus=%d cpus_busy=%.3f "
-        "events_per_wait=%.1f\n",
-        setup_s, client_cpu, server_cpu, CPU_COUNT(&cpus), busy,
+        " setup_s=%.3f client_cpu=%.3f server_cpu=%.3f server_user_cpu=%.3f cpus=%d "
+        "cpus_busy=%.3f events_per_wait=%.1f\n",
+        setup_s, client_cpu, server_cpu, server_user, CPU_COUNT(&cpus), busy,
         b.waits ? static_cast<double>(b.events_seen) / static_cast<double>(b.waits) : 0.0);
     fflush(stdout);
     for (int k = 0; k < kFailureKinds; ++k) {
