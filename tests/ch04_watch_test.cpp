@@ -22,6 +22,7 @@
 
 #include "harness.hpp"
 #include "netns.hpp"
+#include "wire.hpp"
 
 namespace {
 
@@ -115,9 +116,8 @@ TEST(Ch04TcpWatch, SkipsMalformedFramesAndKeepsWatching) {
     harness::Process server = ns.process(PROG_hello_server, {"0"});
     int port = server.wait_ready();
     ASSERT_GT(port, 0);
-    harness::Process watch = ns.process(PROG_tcp_watch, {"--port", std::to_string(port),
-                                                         "--connections", "1", "--udp"});
-    ASSERT_TRUE(watch.wait_for_line("watching lo port")) << watch.err();
+    harness::Process watch =
+        harness::start_watch(ns, PROG_tcp_watch, port, {"--connections", "1", "--udp"});
 
     // A child enters the namespace and sends the frames; its exit status says how far it got.
     auto frames = malformed_frames(port);
