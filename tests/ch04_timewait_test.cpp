@@ -80,6 +80,19 @@ int client_port(const std::optional<std::string>& line) {
     return from == std::string::npos ? -1 : port_of(line->substr(from + 6));
 }
 
+// Both sides sent a FIN, and FIRST ("server" or "client") sent the first one.
+void expect_first_fin(const std::vector<harness::Segment>& segs, const std::string& first) {
+    auto fin_from = [&](const std::string& side) {
+        return harness::find_segment(
+            segs, [&](const harness::Segment& s) { return s.src == side && s.has('F'); });
+    };
+    int first_fin = fin_from(first), second_fin = fin_from(first == "server" ? "client" : "server");
+    ASSERT_GE(first_fin, 0) << harness::describe_segments(segs);
+    ASSERT_GE(second_fin, 0) << harness::describe_segments(segs);
+    EXPECT_LT(first_fin, second_fin) << first << " closed first\n"
+                                     << harness::describe_segments(segs);
+}
+
 // One conversation with `close_server 0 --read EXTRA...` in NS, socat as the client: the server
 // reads the client's line, answers and closes first.  Returns once the close is complete (both
 // FINs acknowledged), with the server's and the client's ports and the segments seen.
@@ -120,14 +133,7 @@ TEST(Ch04TimeWait, ServerThatClosesFirstKeepsTimeWaitAndItsPortNeedsSoReuseaddr)
     int port = closed.port, cport = closed.cport;
 
     // Both FINs acknowledged: the close is complete.  The server sent the first FIN.
-    const auto& segs = closed.segs;
-    int server_fin = harness::find_segment(
-        segs, [](const harness::Segment& s) { return s.from_server() && s.has('F'); });
-    int client_fin = harness::find_segment(
-        segs, [](const harness::Segment& s) { return s.from_client() && s.has('F'); });
-    ASSERT_GE(server_fin, 0) << harness::describe_segments(segs);
-    ASSERT_GE(client_fin, 0) << harness::describe_segments(segs);
-    EXPECT_LT(server_fin, client_fin) << harness::describe_segments(segs);
+    ASSERT_NO_FATAL_FAILURE(expect_first_fin(closed.segs, "server"));
 
     std::string raw;
     auto tw = time_waits(ns, &raw);
@@ -191,14 +197,7 @@ TEST(Ch04TimeWait, ClientThatClosesFirstKeepsTimeWaitAndTheServerPortIsFree) {
     ASSERT_GT(cport, 0) << server.out();
     EXPECT_EQ(server.read_line(), "client 1 disconnected");
 
-    auto segs = harness::watched(watch);
-    int server_fin = harness::find_segment(
-        segs, [](const harness::Segment& s) { return s.from_server() && s.has('F'); });
-    int client_fin = harness::find_segment(
-        segs, [](const harness::Segment& s) { return s.from_client() && s.has('F'); });
-    ASSERT_GE(server_fin, 0) << harness::describe_segments(segs);
-    ASSERT_GE(client_fin, 0) << harness::describe_segments(segs);
-    EXPECT_LT(client_fin, server_fin) << harness::describe_segments(segs);
+    ASSERT_NO_FATAL_FAILURE(expect_first_fin(harness::watched(watch), "client"));
 
     std::string raw;
     auto tw = time_waits(ns, &raw);
