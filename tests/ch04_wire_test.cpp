@@ -15,7 +15,8 @@
 //   client still receives (close_server);
 //   a SYN to a port without a listener is answered by [R.], and hello_client says
 //   "Connection refused";
-//   tcpdump, a capture tool we did not write, sees the same segments as tcp_watch;
+//   tcpdump, a capture tool we did not write, sees the same segments as tcp_watch, both live
+//   and when it reads back (-r) the pcap file it wrote (-w);
 //   bad usage of tcp_watch and close_server, and tcp_watch without CAP_NET_RAW, give a clear
 //   line and the right exit status.
 #include <gtest/gtest.h>
@@ -300,10 +301,15 @@ TEST(Ch04Wire, TcpdumpSeesTheSameSegmentsAsTcpWatch) {
     Process server = ns.process(PROG_hello_server, {"0"});
     int port = server.wait_ready();
     ASSERT_NE(port, 0);
-    // -l: a line per packet at once; --immediate-mode: no batching in the capture buffer;
-    // -Z root: no switch to the "tcpdump" user (not mapped in an unprivileged namespace).
-    Process dump = ns.process("tcpdump", {"-i", "lo", "-nn", "-S", "-l", "--immediate-mode", "-Z",
-                                          "root", "tcp", "port", std::to_string(port)});
+    // -w: write the capture to a pcap file, read back with -r below; --print: print each packet
+    // as well (the test reads them to know when tcpdump has seen them all); -l: a line per
+    // packet at once; --immediate-mode: no batching in the capture buffer; -Z root: no switch
+    // to the "tcpdump" user (not mapped in an unprivileged namespace).
+    harness::TempDir dir;
+    std::string pcap = dir.file("hello.pcap");
+    Process dump = ns.process(
+        "tcpdump", {"-i", "lo", "-w", pcap, "--print", "-nn", "-S", "-l", "--immediate-mode", "-Z",
+                    "root", "tcp", "port", std::to_string(port)});
     std::optional<std::string> ready;
     while ((ready = dump.read_err_line()) && ready->find("listening on lo") == std::string::npos) {
     }
@@ -334,6 +340,14 @@ TEST(Ch04Wire, TcpdumpSeesTheSameSegmentsAsTcpWatch) {
     EXPECT_NE(std::find(err.begin(), err.end(), std::to_string(segs.size()) + " packets captured"),
               err.end())
         << dump.err();
+
+    // The pcap file it wrote, read back by tcpdump -r: the same segments, in the same order.
+    Result read = ns.run("tcpdump", {"-r", pcap, "-nn", "-S", "-Z", "root"});
+    EXPECT_EQ(read.exit_code(), 0) << read.err;
+    std::vector<std::string> from_file;
+    for (const std::string& line : harness::lines(read.out))
+        from_file.push_back(from_tcpdump(line, port));
+    EXPECT_EQ(from_file, want) << "tcpdump -r " << pcap << ":\n" << read.out;
 }
 
 // ---- bad input --------------------------------------------------------------------------------
