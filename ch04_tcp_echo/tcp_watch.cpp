@@ -60,10 +60,10 @@ uint32_t get32(const unsigned char* p) {
 
 // What the IP layer tells us about one packet.
 struct Packet {
-    std::string src, dst;     // "127.0.0.1" or "::1"
-    int protocol = 0;         // IPPROTO_TCP, IPPROTO_UDP, ...
-    const unsigned char* l4;  // the transport header
-    size_t l4_len = 0;        // transport header + payload, from the IP length field
+    std::string src, dst;               // "127.0.0.1" or "::1"
+    int protocol = 0;                   // IPPROTO_TCP, IPPROTO_UDP, ...
+    const unsigned char* l4 = nullptr;  // the transport header
+    size_t l4_len = 0;                  // transport header + payload, from the IP length field
 };
 
 // One TCP connection, per side (0: the smaller address and port): its first sequence number
