@@ -2,7 +2,7 @@
 // each a request/response ping-pong of S bytes for T seconds, all on one thread and one epoll.
 //
 // usage: echo_bench HOST PORT [--conns N] [--size S] [--seconds T] [--pace K]
-//                   [--setup-timeout-s C] [--server-pid PID]
+//                   [--setup-timeout-s C] [--server-pid PID] [--wait-start]
 //   --conns N            connections (1..100000, default 1)
 //   --size S             bytes per message (1..65536, default 64)
 //   --seconds T          length of the measurement (1..3600, default 5)
@@ -10,6 +10,9 @@
 //   --setup-timeout-s C  a connection not ready C s after its connect() has failed (1..600,
 //                        default 10)
 //   --server-pid PID     also report that process's CPU time during the measurement
+//   --wait-start         after setup print `READY conns=N` and start measuring only when a
+//                        line (or end of file) arrives on stdin: bench/run starts two
+//                        echo_bench at once this way, so that both measure the same seconds
 //
 // Setup: non-blocking connect()s, at most K unfinished at a time, so the server's listen
 // backlog never overflows.  A connection is *ready* once its first message has come back (the
@@ -54,7 +57,7 @@ namespace {
 
 constexpr const char* kUsage =
     "HOST PORT [--conns N] [--size S] [--seconds T] [--pace K] [--setup-timeout-s C] "
-    "[--server-pid PID]";
+    "[--server-pid PID] [--wait-start]";
 constexpr int kMaxEvents = 1024;
 constexpr int kConnectAttempts = 3;
 
@@ -312,11 +315,18 @@ struct Bench {
 }  // namespace
 
 int main(int argc, char* argv[]) {
-    if (argc < 3 || argc % 2 != 1) common::die_usage(kUsage);
+    if (argc < 3) common::die_usage(kUsage);
     long n_conns = 1, seconds = 5, pace = 256, setup_timeout_s = 10, server_pid = 0;
+    bool wait_start = false;
     Bench b;
     for (int i = 3; i < argc; i += 2) {
         const char *opt = argv[i], *val = argv[i + 1];
+        if (strcmp(opt, "--wait-start") == 0) {
+            wait_start = true;
+            --i;  // no value
+            continue;
+        }
+        if (val == nullptr) common::die_usage(kUsage);
         if (strcmp(opt, "--conns") == 0)
             n_conns = common::number_arg(opt, val, 1, 100000);
         else if (strcmp(opt, "--size") == 0)
@@ -367,8 +377,18 @@ int main(int argc, char* argv[]) {
 
     int64_t setup_start = now_ns();
     b.setup(pace);
+    double setup_s = static_cast<double>(now_ns() - setup_start) / 1e9;
+    if (wait_start) {  // the connections stay idle until the go
+        long ready = 0;
+        for (const Conn& c : b.conns)
+            ready += c.state == State::Ready;
+        printf("READY conns=%ld\n", ready);
+        fflush(stdout);
+        char go;
+        while (read(STDIN_FILENO, &go, 1) == -1 && errno == EINTR) {
+        }
+    }
     int64_t t0 = now_ns();
-    double setup_s = static_cast<double>(t0 - setup_start) / 1e9;
 
     // Measure: every ready connection sends its first message now.
     b.deadline = t0 + seconds * 1'000'000'000LL;

@@ -6,8 +6,11 @@
 //
 // epoll_wait() returns only the descriptors that are ready, so one wake-up costs the same with
 // 10 clients or 10,000 (select() scans every descriptor, every time: ch12).  Level-triggered:
-// while a socket still holds unread bytes, every epoll_wait() reports it again, so one read()
+// while a socket still holds unread bytes, every epoll_wait() reports it again, so one recv()
 // per wake-up is enough and nothing is ever forgotten.
+// recv()/send(), not read()/write(): the same bytes, but they go straight to the socket layer,
+// where read()/write() first pass through the VFS, the file layer for every kind of descriptor.
+// bench/ measured 2-4% less CPU per message for that alone (bench/README.md).
 // Memory per client is tiny: all clients read into ONE shared buffer and the bytes are written
 // straight back.  Only when a client's socket will not take the whole echo (it does not read)
 // is the rest kept for it (at most one read, kBufSize bytes), the server watches EPOLLOUT for
@@ -123,7 +126,7 @@ void accept_clients() {
 
 // Write what was just read straight back; keep only what the socket would not take.
 void echo(int fd, const char* data, size_t len) {
-    ssize_t n = write(fd, data, len);
+    ssize_t n = send(fd, data, len, 0);
     if (n == -1 && errno != EAGAIN && errno != EINTR) return close_client(fd);  // EPIPE, reset
     size_t written = n > 0 ? static_cast<size_t>(n) : 0;
     if (written == len) return;
@@ -132,7 +135,7 @@ void echo(int fd, const char* data, size_t len) {
 }
 
 void on_readable(int fd) {
-    ssize_t n = read(fd, buf, sizeof buf);  // one read: level-triggered reports the rest again
+    ssize_t n = recv(fd, buf, sizeof buf, 0);  // once: level-triggered reports the rest again
     if (n > 0) return echo(fd, buf, static_cast<size_t>(n));
     if (n == -1 && (errno == EAGAIN || errno == EINTR)) return;
     close_client(fd);  // 0: the client closed; -1: ECONNRESET, ...
@@ -140,7 +143,7 @@ void on_readable(int fd) {
 
 void on_writable(int fd) {
     std::string& rest = pending[fd];
-    ssize_t n = write(fd, rest.data(), rest.size());
+    ssize_t n = send(fd, rest.data(), rest.size(), 0);
     if (n == -1 && (errno == EAGAIN || errno == EINTR)) return;
     if (n == -1) return close_client(fd);
     rest.erase(0, static_cast<size_t>(n));
@@ -195,7 +198,7 @@ int main(int argc, char* argv[]) {
             if (fd == listen_fd)
                 accept_clients();
             else if (pending[fd].empty())
-                on_readable(fd);  // EPOLLIN, or EPOLLHUP/EPOLLERR: read() tells which
+                on_readable(fd);  // EPOLLIN, or EPOLLHUP/EPOLLERR: recv() tells which
             else
                 on_writable(fd);
         }
