@@ -1,13 +1,13 @@
 // echo_EPETserv.cpp — edge-triggered epoll echo server (边缘触发, book ch. 17).
 //
 // usage: echo_EPETserv PORT [--buf N] [--quiet] [--one-read | --blocking]
-//   --buf N       read() at most N bytes at a time (1..65536; default 4, the book's BUF_SIZE)
+//   --buf N       recv() at most N bytes at a time (1..65536; default 4, the book's BUF_SIZE)
 //   --quiet       print nothing but the readiness line (for load: --buf 16384 --quiet)
-//   --one-read    the mistake: one read() per notification, as a level-triggered server does
-//   --blocking    the other mistake: blocking sockets, so the read that should say EAGAIN waits
+//   --one-read    the mistake: one recv() per notification, as a level-triggered server does
+//   --blocking    the other mistake: blocking sockets, so the recv that should say EAGAIN waits
 //
 // Edge-triggered: epoll reports a socket once when new bytes arrive, not again while unread
-// bytes remain.  So each notification must read until the socket is empty: until read() fails
+// bytes remain.  So each notification must read until the socket is empty: until recv() fails
 // with EAGAIN, which needs non-blocking sockets (or returns less than asked for: see
 // on_readable).  What to observe, for one 40-byte message:
 //     return epoll_wait          <- the listening socket: a connection waits
@@ -17,7 +17,9 @@
 //     closed client: 5
 // echo_EPLTserv prints `return epoll_wait` ten times for the same message.  With --one-read
 // only the first 4 bytes come back and 36 stay in the kernel until the client sends again;
-// with --blocking all 40 come back, then the server sleeps in read() and serves nobody else.
+// with --blocking all 40 come back, then the server sleeps in recv() and serves nobody else.
+// recv()/send() rather than read()/write(): the socket calls, cheaper per message (see
+// echo_epollserv); for a socket, recv(fd, buf, n, 0) is read(fd, buf, n).
 // As a real server (--buf 16384 --quiet) it is built like echo_epollserv: one shared read
 // buffer, a rest kept only when the client's socket is full (EPOLLOUT watched only then,
 // nothing read meanwhile: backpressure), accept until EAGAIN, and at the descriptor limit
@@ -131,7 +133,7 @@ void accept_clients() {
 
 // Write the bytes straight back.  False if the client is gone or a rest now waits for it.
 bool echo(int fd, const char* data, size_t len) {
-    ssize_t n = write(fd, data, len);
+    ssize_t n = send(fd, data, len, 0);
     if (n == -1 && errno != EAGAIN && errno != EINTR) {
         close_client(fd);  // EPIPE, ECONNRESET
         return false;
@@ -143,14 +145,14 @@ bool echo(int fd, const char* data, size_t len) {
     return false;
 }
 
-// The edge came once: read until the socket is empty.  EAGAIN says so.  A read() that returns
+// The edge came once: read until the socket is empty.  EAGAIN says so.  A recv() that returns
 // fewer bytes than asked for says so too (epoll(7)), and saves a system call per message,
-// unless the peer's FIN came in as well (EPOLLRDHUP): then only the next read() returns the
+// unless the peer's FIN came in as well (EPOLLRDHUP): then only the next recv() returns the
 // 0 that tells us, and no new edge would come for it.
 void on_readable(int fd, uint32_t events) {
     bool fin_seen = events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR);
     for (size_t echoed = 0;;) {
-        ssize_t n = read(fd, buf, buf_size);
+        ssize_t n = recv(fd, buf, buf_size, 0);
         if (n > 0) {
             if (!echo(fd, buf, static_cast<size_t>(n)) || one_read) return;
             if (static_cast<size_t>(n) < buf_size && !fin_seen) return;  // empty now
@@ -168,7 +170,7 @@ void on_readable(int fd, uint32_t events) {
 void on_writable(int fd) {
     std::string& rest = pending[fd];
     while (!rest.empty()) {
-        ssize_t n = write(fd, rest.data(), rest.size());
+        ssize_t n = send(fd, rest.data(), rest.size(), 0);
         if (n == -1 && errno == EINTR) continue;
         if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;  // next edge
         if (n == -1) return close_client(fd);
@@ -230,7 +232,7 @@ int main(int argc, char* argv[]) {
             if (fd == listen_fd)
                 accept_clients();
             else if (pending[fd].empty())
-                on_readable(fd, events[i].events);  // EPOLLIN, or HUP/ERR: read() tells
+                on_readable(fd, events[i].events);  // EPOLLIN, or HUP/ERR: recv() tells
             else
                 on_writable(fd);
         }

@@ -2,13 +2,13 @@
 //
 // What these tests prove, with the servers run as real processes over loopback:
 //   - the lesson: for one 40-byte message echo_EPLTserv (4-byte reads) wakes up ten times and
-//     echo_EPETserv once, and both echo all 40 bytes; strace shows the ET server's reads on
+//     echo_EPETserv once, and both echo all 40 bytes; strace shows the ET server's recv calls on
 //     that socket: ten of 4 bytes, then one that fails with EAGAIN, then epoll_wait again
 //     (for 42 bytes the eleventh read returns 2, a short read, and ends the loop just as
 //     well); a FIN that comes in the same segment as the last bytes is not missed;
 //   - the failures the lesson warns about, observed in the kernel: with --one-read the ET
 //     server sleeps in epoll_wait while 36 bytes sit unread in its socket; with --blocking it
-//     sleeps in read() on one client while another waits in the backlog;
+//     sleeps in recv() on one client while another waits in the backlog;
 //   - the real servers (echo_epollserv, echo_EPETserv --buf 16384 --quiet): 1,000 and 10,000
 //     concurrent connections, every echo byte-exact, every descriptor released afterwards;
 //     a client that sends 8 MiB and reads nothing does not slow the others, the server's
@@ -275,7 +275,7 @@ TEST(Ch17Lesson, EdgeTriggeredServerReadsUntilEagainOrAShortReadBeforeWaitingAga
     harness::TempDir dir;
     std::string trace = dir.file("trace");
     Process server("strace",
-                   {"-f", "-e", "trace=accept4,read,epoll_wait,epoll_pwait", "-o", trace,
+                   {"-f", "-e", "trace=accept4,recvfrom,epoll_wait,epoll_pwait", "-o", trace,
                     PROG_echo_EPETserv, "0"},
                    harness::traced());
     int port = server.wait_ready(Deadline(20s));
@@ -298,7 +298,7 @@ TEST(Ch17Lesson, EdgeTriggeredServerReadsUntilEagainOrAShortReadBeforeWaitingAga
 
     // The reads on our socket, grouped by the epoll_wait calls between them.
     std::string text = harness::read_file(trace);
-    std::regex read_re("read\\(" + std::to_string(fd) + ", .*\\) += (-?\\d+)( E[A-Z]+)?");
+    std::regex read_re("recvfrom\\(" + std::to_string(fd) + ", .*\\) += (-?\\d+)( E[A-Z]+)?");
     std::vector<std::vector<std::string>> bursts{{}};  // {"4", ..., "-1 EAGAIN"}, ...
     bool accepted_non_blocking = false;
     for (const std::string& line : harness::lines(text)) {
@@ -342,7 +342,7 @@ TEST(Ch17Lesson, OneReadPerEdgeLeavesBytesUnreadWhileTheServerSleeps) {
     EXPECT_EQ(harness::recv_exact(client.get(), 4), kForty.substr(4, 4));
 }
 
-TEST(Ch17Lesson, BlockingSocketsLeaveTheEdgeTriggeredServerStuckInRead) {
+TEST(Ch17Lesson, BlockingSocketsLeaveTheEdgeTriggeredServerStuckInRecv) {
     Process server(PROG_echo_EPETserv, {"0", "--blocking"});
     int port = server.wait_ready();
     ASSERT_GT(port, 0);
@@ -352,10 +352,10 @@ TEST(Ch17Lesson, BlockingSocketsLeaveTheEdgeTriggeredServerStuckInRead) {
     ASSERT_EQ(wake_ups_until_connected(server, &fd), 1);
     ASSERT_TRUE(harness::send_all(a.get(), kForty));
     EXPECT_EQ(harness::recv_exact(a.get(), kForty.size()), kForty);  // all 40 come back, but
-    // the read that should have said EAGAIN blocks instead: the server sleeps in read(fd).
+    // the recv that should have said EAGAIN blocks instead: the server sleeps in recv(fd).
     long arg = -1;
     EXPECT_TRUE(wait_until([&] {
-        return current_syscall(server.pid(), &arg) == SYS_read && arg == fd;
+        return current_syscall(server.pid(), &arg) == SYS_recvfrom && arg == fd;
     })) << "syscall "
         << current_syscall(server.pid(), &arg) << " on " << arg;
     // Another client connects and sends: its bytes wait, nobody accepts it.
@@ -364,9 +364,9 @@ TEST(Ch17Lesson, BlockingSocketsLeaveTheEdgeTriggeredServerStuckInRead) {
     ASSERT_TRUE(harness::send_all(b.get(), "hi"));
     EXPECT_TRUE(
         wait_until([&] { return harness::tcp_recv_queue(port, local_port(b.get())) == 2; }));
-    EXPECT_EQ(current_syscall(server.pid(), &arg), SYS_read);
+    EXPECT_EQ(current_syscall(server.pid(), &arg), SYS_recvfrom);
     EXPECT_EQ(arg, fd);
-    // Only when client A leaves does read() return (0), and B is served.
+    // Only when client A leaves does recv() return (0), and B is served.
     a.reset();
     EXPECT_EQ(harness::recv_exact(b.get(), 2), "hi");
 }
