@@ -17,7 +17,10 @@
 //     echo_selectserv: refused [::ffff:127.0.0.1]:40170: descriptor 1024 >= FD_SETSIZE (1024)
 // With no descriptor left (EMFILE) new clients wait in the listen backlog until one leaves:
 //     echo_selectserv: accept (new clients wait until one leaves): Too many open files
-// A client that resets its connection costs one line (echo_selectserv: client 3: read: ...).
+// A client that resets its connection costs one line (echo_selectserv: client 3: recv: ...).
+// recv()/send() are read()/write() for sockets, minus a detour through the file layer (the
+// ch17 servers use them for that reason); here they keep bench/'s select-vs-epoll comparison
+// about select and epoll alone.
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/select.h>
@@ -43,7 +46,7 @@ struct Client {
     common::Fd fd;             // invalid: no client on this descriptor
     unsigned long id = 0;      // "client N" in the log
     std::string pending;       // read but not yet written back: at most kMaxPending bytes
-    bool peer_closed = false;  // read() returned 0: finish the echo, then close
+    bool peer_closed = false;  // recv() returned 0: finish the echo, then close
 };
 
 // The server's state: the sets it keeps between calls, and the clients by descriptor.
@@ -83,15 +86,15 @@ void drop(int fd) {
 }
 
 // Write as much of the pending echo as the socket takes now.  The socket is non-blocking:
-// a client that does not read makes write() fail with EAGAIN instead of stopping the loop.
+// a client that does not read makes send() fail with EAGAIN instead of stopping the loop.
 void flush(int fd) {
     Client& c = clients[fd];
     while (!c.pending.empty()) {
-        ssize_t n = write(fd, c.pending.data(), c.pending.size());
+        ssize_t n = send(fd, c.pending.data(), c.pending.size(), 0);
         if (n == -1 && errno == EINTR) continue;
         if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
         if (n == -1) {  // EPIPE, ECONNRESET: the client is gone
-            common::warn("client %lu: write", c.id);
+            common::warn("client %lu: send", c.id);
             return drop(fd);
         }
         c.pending.erase(0, static_cast<size_t>(n));
@@ -104,11 +107,11 @@ void echo(int fd) {
     Client& c = clients[fd];
     char buf[kMaxPending];
     size_t room = kMaxPending - c.pending.size();  // never read more than the buffer can hold
-    if (room == 0) return;                         // (read() of 0 bytes would look like EOF)
-    ssize_t n = read(fd, buf, room);
+    if (room == 0) return;                         // (recv() of 0 bytes would look like EOF)
+    ssize_t n = recv(fd, buf, room, 0);
     if (n == -1 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) return;
     if (n == -1) {  // ECONNRESET
-        common::warn("client %lu: read", c.id);
+        common::warn("client %lu: recv", c.id);
         return drop(fd);
     }
     if (n == 0) c.peer_closed = true;
