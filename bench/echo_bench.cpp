@@ -2,7 +2,7 @@
 // each a request/response ping-pong of S bytes for T seconds, all on one thread and one epoll.
 //
 // usage: echo_bench HOST PORT [--conns N] [--size S] [--seconds T] [--pace K]
-//                   [--setup-timeout-s C] [--server-pid PID] [--wait-start]
+//                   [--setup-timeout-s C] [--server-pid PID] [--wait-start] [--idle M]
 //   --conns N            connections (1..100000, default 1)
 //   --size S             bytes per message (1..65536, default 64)
 //   --seconds T          length of the measurement (1..3600, default 5)
@@ -10,6 +10,9 @@
 //   --setup-timeout-s C  a connection not ready C s after its connect() has failed (1..600,
 //                        default 10)
 //   --server-pid PID     also report that process's CPU time during the measurement
+//   --idle M             M more connections, set up like the others (one echo each), that
+//                        then stay open and silent: a server that scans every descriptor
+//                        (select) pays for them, one told only the ready ones (epoll) not
 //   --wait-start         after setup print `READY conns=N` and start measuring only when a
 //                        line (or end of file) arrives on stdin: bench/run starts two
 //                        echo_bench at once this way, so that both measure the same seconds
@@ -57,7 +60,7 @@ namespace {
 
 constexpr const char* kUsage =
     "HOST PORT [--conns N] [--size S] [--seconds T] [--pace K] [--setup-timeout-s C] "
-    "[--server-pid PID] [--wait-start]";
+    "[--server-pid PID] [--wait-start] [--idle M]";
 constexpr int kMaxEvents = 1024;
 constexpr int kConnectAttempts = 3;
 
@@ -316,7 +319,7 @@ struct Bench {
 
 int main(int argc, char* argv[]) {
     if (argc < 3) common::die_usage(kUsage);
-    long n_conns = 1, seconds = 5, pace = 256, setup_timeout_s = 10, server_pid = 0;
+    long n_conns = 1, seconds = 5, pace = 256, setup_timeout_s = 10, server_pid = 0, n_idle = 0;
     bool wait_start = false;
     Bench b;
     for (int i = 3; i < argc; i += 2) {
@@ -329,6 +332,8 @@ int main(int argc, char* argv[]) {
         if (val == nullptr) common::die_usage(kUsage);
         if (strcmp(opt, "--conns") == 0)
             n_conns = common::number_arg(opt, val, 1, 100000);
+        else if (strcmp(opt, "--idle") == 0)
+            n_idle = common::number_arg(opt, val, 0, 100000);
         else if (strcmp(opt, "--size") == 0)
             b.size = static_cast<size_t>(common::number_arg(opt, val, 1, 65536));
         else if (strcmp(opt, "--seconds") == 0)
@@ -346,13 +351,14 @@ int main(int argc, char* argv[]) {
     // One descriptor per connection, plus a few: raise the soft limit (and the hard one if we
     // may), or say clearly why we cannot.
     rlimit lim{};
-    rlim_t need = static_cast<rlim_t>(n_conns) + 32;
+    rlim_t need = static_cast<rlim_t>(n_conns + n_idle) + 32;
     if (getrlimit(RLIMIT_NOFILE, &lim) == -1) common::die("getrlimit");
     if (lim.rlim_cur < need) {
         lim.rlim_cur = need;
         lim.rlim_max = std::max(lim.rlim_max, need);
         if (setrlimit(RLIMIT_NOFILE, &lim) == -1)
-            common::die("--conns %ld needs %lu descriptors: setrlimit RLIMIT_NOFILE", n_conns,
+            common::die("%ld connections need %lu descriptors: setrlimit RLIMIT_NOFILE",
+                        n_conns + n_idle,
                         static_cast<unsigned long>(need));
     }
 
@@ -370,7 +376,7 @@ int main(int argc, char* argv[]) {
     common::Fd epfd(epoll_create1(EPOLL_CLOEXEC));
     if (!epfd) common::die("epoll_create1");
     b.epfd = epfd.get();
-    b.conns.resize(static_cast<size_t>(n_conns));
+    b.conns.resize(static_cast<size_t>(n_conns + n_idle));  // the idle ones last
     b.buf.resize(b.size);
     b.expect.resize(b.size);
     b.setup_timeout_ns = setup_timeout_s * 1'000'000'000LL;
@@ -390,7 +396,7 @@ int main(int argc, char* argv[]) {
     }
     int64_t t0 = now_ns();
 
-    // Measure: every ready connection sends its first message now.
+    // Measure: every ready connection sends its first message now, but the idle ones.
     b.deadline = t0 + seconds * 1'000'000'000LL;
     int64_t cpu0 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
     // The CPUs that matter: where this process and the server may run (taskset in bench/run).
@@ -403,7 +409,7 @@ int main(int argc, char* argv[]) {
     double server_user0 = 0, server_user1 = 0;
     double server0 = server_pid ? process_cpu_s(server_pid, &server_user0) : -1;
     double busy0 = cpus_busy_s(cpus, t0);
-    for (uint32_t i = 0; i < b.conns.size(); ++i)
+    for (uint32_t i = 0; i < static_cast<uint32_t>(n_conns); ++i)
         if (b.conns[i].state == State::Ready) b.start_message(i, State::Busy, t0);
     b.waits = b.events_seen = 0;
     for (int64_t t = t0; t < b.deadline; t = now_ns())
@@ -431,9 +437,10 @@ int main(int argc, char* argv[]) {
     char p50_text[32], p99_text[32];
     latency_text(p50_text, sizeof p50_text, p50);
     latency_text(p99_text, sizeof p99_text, p99);
-    printf("%ld conns x %zu B for %.2f s: %.0f msgs/s, %.2f MB/s, p50 %s, p99 %s, failed %ld",
-           n_conns, b.size, elapsed, rate, rate * static_cast<double>(b.size) / 1e6, p50_text,
-           p99_text, failed);
+    printf("%ld conns", n_conns);
+    if (n_idle > 0) printf(" (+ %ld idle)", n_idle);
+    printf(" x %zu B for %.2f s: %.0f msgs/s, %.2f MB/s, p50 %s, p99 %s, failed %ld", b.size,
+           elapsed, rate, rate * static_cast<double>(b.size) / 1e6, p50_text, p99_text, failed);
     for (int k = 0; k < kFailureKinds; ++k)
         printf("%s%s %ld", k == 0 ? " (" : ", ", kFailureNames[k], b.failed[k]);
     printf("); setup %.2f s; CPU: client %.0f%%", setup_s, client_cpu * 100);
@@ -442,9 +449,9 @@ int main(int argc, char* argv[]) {
     if (server_cpu >= 0) printf(", others %.0f%%", (busy - client_cpu - server_cpu) * 100);
 
     printf(
-        "\nRESULT conns=%ld size=%zu seconds=%.3f msgs=%llu msgs_per_s=%.0f mb_per_s=%.3f "
+        "\nRESULT conns=%ld idle=%ld size=%zu seconds=%.3f msgs=%llu msgs_per_s=%.0f mb_per_s=%.3f "
         "p50_us=%.1f p99_us=%.1f failed=%ld",
-        n_conns, b.size, elapsed, static_cast<unsigned long long>(b.msgs), rate,
+        n_conns, n_idle, b.size, elapsed, static_cast<unsigned long long>(b.msgs), rate,
         rate * static_cast<double>(b.size) / 1e6, p50, p99, failed);
     for (int k = 0; k < kFailureKinds; ++k)
         printf(" failed_%s=%ld", kFailureNames[k], b.failed[k]);
@@ -458,7 +465,7 @@ int main(int argc, char* argv[]) {
         if (b.failed[k] == 0) continue;
         int err = b.first_errno[k];
         const char* first = err > 0 ? strerror(err) : err == 0 ? "end of stream" : "";
-        common::note("%ld of %ld connections failed: %s%s%s", b.failed[k], n_conns, kFailureWhy[k],
+        common::note("%ld of %ld connections failed: %s%s%s", b.failed[k], n_conns + n_idle, kFailureWhy[k],
                      *first ? ": first " : "", first);
     }
     return failed == 0 ? 0 : 1;
