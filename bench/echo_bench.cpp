@@ -358,8 +358,7 @@ int main(int argc, char* argv[]) {
         lim.rlim_max = std::max(lim.rlim_max, need);
         if (setrlimit(RLIMIT_NOFILE, &lim) == -1)
             common::die("%ld connections need %lu descriptors: setrlimit RLIMIT_NOFILE",
-                        n_conns + n_idle,
-                        static_cast<unsigned long>(need));
+                        n_conns + n_idle, static_cast<unsigned long>(need));
     }
 
     // The usual client loop finds the address that answers; every connection then uses it.
@@ -465,8 +464,8 @@ int main(int argc, char* argv[]) {
         if (b.failed[k] == 0) continue;
         int err = b.first_errno[k];
         const char* first = err > 0 ? strerror(err) : err == 0 ? "end of stream" : "";
-        common::note("%ld of %ld connections failed: %s%s%s", b.failed[k], n_conns + n_idle, kFailureWhy[k],
-                     *first ? ": first " : "", first);
+        common::note("%ld of %ld connections failed: %s%s%s", b.failed[k], n_conns + n_idle,
+                     kFailureWhy[k], *first ? ": first " : "", first);
     }
     return failed == 0 ? 0 : 1;
 }
