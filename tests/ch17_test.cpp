@@ -509,23 +509,30 @@ TEST_P(Ch17RealServer, ClientThatSendsEightMiBAndNeverReadsStallsNobody) {
         }
         return false;
     };
-    // Push until the flooder is stuck and stays stuck while the others are served.
+    // Push until the flooder's bytes stop moving, and stay still while the others are served:
+    // it sends nothing more (EAGAIN, or all 8 MiB are out: loopback buffers autotune to
+    // several MiB, tcp_rmem, and may take it all) and the server leaves what it has in its
+    // socket's receive queue, the same number of bytes round after round.
     Deadline deadline(30s);
-    int stuck_rounds = 0;
-    while (stuck_rounds < 20 && !deadline.expired()) {
+    int still_rounds = 0;
+    long queued = -1;
+    while (still_rounds < 20 && !deadline.expired()) {
         size_t before = sent;
-        bool stuck = push();
-        stuck_rounds = stuck && sent == before ? stuck_rounds + 1 : 0;
+        bool stuck = push() || sent == flood.size();
+        long q = harness::tcp_recv_queue(port, local_port(flooder.get()));
+        still_rounds = stuck && sent == before && q > 0 && q == queued ? still_rounds + 1 : 0;
+        queued = q;
         round_trips(1);
         if (HasFatalFailure()) return;
     }
-    EXPECT_EQ(stuck_rounds, 20) << "the flooder never got stuck";
+    EXPECT_EQ(still_rounds, 20) << "the flooder's bytes never stopped moving: " << sent << " sent, "
+                                << queued << " unread by the server";
     round_trips(20);  // 200 more round trips while it is stuck
     if (HasFatalFailure()) return;
-    EXPECT_LT(sent, flood.size());
     // Backpressure, seen in the kernel: the server has stopped reading the flooder (bytes wait
-    // in its receive queue) instead of moving them into its own memory.
-    EXPECT_GT(harness::tcp_recv_queue(port, local_port(flooder.get())), 0);
+    // in its receive queue, still as many) instead of moving them into its own memory.
+    EXPECT_EQ(harness::tcp_recv_queue(port, local_port(flooder.get())), queued);
+    EXPECT_GT(queued, 0);
     EXPECT_LT(max_rtt_ms, harness::scaled(1000ms).count()) << "others were slowed down";
     long grown = harness::status_value(server.pid(), "VmHWM") - hwm_before;
     EXPECT_LT(grown, 2048) << "the server's peak RSS grew by " << grown << " KiB after " << sent
@@ -536,7 +543,8 @@ TEST_P(Ch17RealServer, ClientThatSendsEightMiBAndNeverReadsStallsNobody) {
     // Nothing was lost: now it reads, and gets all 8 MiB back, byte for byte.
     std::string back;
     char buf[65536];
-    while (back.size() < flood.size() && !deadline.expired()) {
+    Deadline reading(30s);
+    while (back.size() < flood.size() && !reading.expired()) {
         push();
         pollfd p{flooder.get(), POLLIN, 0};
         poll(&p, 1, 100);
