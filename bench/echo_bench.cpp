@@ -10,12 +10,12 @@
 //   --setup-timeout-s C  a connection not ready C s after its connect() has failed (1..600,
 //                        default 10)
 //   --server-pid PID     also report that process's CPU time during the measurement
-//   --idle M             M more connections, set up like the others (one echo each), that
-//                        then stay open and silent: a server that scans every descriptor
-//                        (select) pays for them, one told only the ready ones (epoll) not
 //   --wait-start         after setup print `READY conns=N` and start measuring only when a
 //                        line (or end of file) arrives on stdin: bench/run starts two
 //                        echo_bench at once this way, so that both measure the same seconds
+//   --idle M             M more connections, set up like the others (one echo each), that
+//                        then stay open and silent: a server that scans every descriptor
+//                        (select) pays for them, one told only the ready ones (epoll) not
 //
 // Setup: non-blocking connect()s, at most K unfinished at a time, so the server's listen
 // backlog never overflows.  A connection is *ready* once its first message has come back (the
@@ -322,14 +322,14 @@ int main(int argc, char* argv[]) {
     long n_conns = 1, seconds = 5, pace = 256, setup_timeout_s = 10, server_pid = 0, n_idle = 0;
     bool wait_start = false;
     Bench b;
-    for (int i = 3; i < argc; i += 2) {
-        const char *opt = argv[i], *val = argv[i + 1];
-        if (strcmp(opt, "--wait-start") == 0) {
+    for (int i = 3; i < argc; ++i) {
+        const char* opt = argv[i];
+        if (strcmp(opt, "--wait-start") == 0) {  // the one option without a value
             wait_start = true;
-            --i;  // no value
             continue;
         }
-        if (val == nullptr) common::die_usage(kUsage);
+        if (i + 1 == argc) common::die_usage(kUsage);
+        const char* val = argv[++i];
         if (strcmp(opt, "--conns") == 0)
             n_conns = common::number_arg(opt, val, 1, 100000);
         else if (strcmp(opt, "--idle") == 0)
