@@ -268,10 +268,22 @@ void sigint_and_short_alarms(const char* program) {
     EXPECT_EQ(early, 3u) << out;
 }
 
+// True once the demo is blocked in sleep() (glibc: clock_nanosleep), the moment the lesson is
+// about: a signal sent now interrupts that sleep.  Sent between "wait..." and the sleep, the
+// handler would still run at once, except under ThreadSanitizer, which defers a signal that
+// arrives outside a blocking call and runs the handler only when the 100-s sleep() returns.
+bool sleeping(const Process& demo) {
+    return wait_until([&] {
+        long nr = harness::current_syscall(demo.pid());
+        return nr == SYS_clock_nanosleep || nr == SYS_nanosleep;
+    });
+}
+
 // SIGALRM from the test: its default action would end the process; the handler runs instead.
 void sigalrm_from_outside(const char* program) {
     Process demo(program, {"--alarm", "60"});
     ASSERT_EQ(demo.read_line(), "wait...") << demo.err();
+    ASSERT_TRUE(sleeping(demo));
     demo.signal(SIGALRM);
     EXPECT_TRUE(demo.wait_for_line("Time out!")) << demo.out();
     EXPECT_TRUE(demo.running()) << "SIGALRM's default action ended it";
@@ -293,6 +305,7 @@ TEST(Ch10Signal, SigactionDemoHandlesASigalrmSentByAnotherProcess) {
 TEST(Ch10Signal, SaResethandMakesTheSecondSigintFatal) {
     Process demo(PROG_sigaction_demo, {"--oneshot", "--alarm", "60"});
     ASSERT_EQ(demo.read_line(), "wait...") << demo.err();
+    ASSERT_TRUE(sleeping(demo));
     demo.signal(SIGINT);
     ASSERT_TRUE(demo.wait_for_line("CTRL+C pressed")) << demo.out();
     // The handler was reset to SIG_DFL when it was entered: the default action now.
