@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "common/net.hpp"
+#include "harness.hpp"
 
 namespace harness {
 
@@ -32,10 +33,11 @@ std::string proc_path(pid_t pid, const char* what) {
 }
 
 // The fields after "PID (COMM) ": COMM may hold spaces and parentheses, so they start after
-// the LAST ')'.  Empty if the process is gone.
+// the LAST ')'.  Empty if the process is gone, also if it exits while its stat is read
+// (read() fails with ESRCH): read_file() gives what it got, where an istreambuf_iterator
+// would let libstdc++'s exception for the failed read escape.
 std::string stat_fields(pid_t pid) {
-    std::ifstream in(proc_path(pid, "stat"));
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string text = read_file(proc_path(pid, "stat"));
     auto close = text.rfind(')');
     return close == std::string::npos ? std::string() : text.substr(close + 1);
 }
