@@ -8,6 +8,9 @@
 
 namespace common {
 
+// die(), fatal() and die_usage() flush stdio and end the process with _exit(): static objects
+// are not destroyed, so calling them while other threads run is safe (exit() is not).
+
 #define SOCKLAB_PRINTF(fmt_index) __attribute__((format(printf, fmt_index, fmt_index + 1)))
 
 // "prog: MESSAGE: strerror(errno)" on stderr, exit status 1.  For a failed system call.

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -118,6 +119,40 @@ void print_ready(const char* what, int fd) {
     if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == -1) die("getsockname");
     printf("%s %s\n", what, to_string(reinterpret_cast<sockaddr*>(&addr)).c_str());
     fflush(stdout);  // a test (or a script) is waiting for this line: don't leave it buffered
+}
+
+}  // namespace common
+
+namespace common {
+
+AcceptFailure accept_failure(int err) {
+    switch (err) {
+        case EINTR:
+        case ECONNABORTED:
+        case EPROTO:
+        case ENETDOWN:
+        case ENOPROTOOPT:
+        case EHOSTDOWN:
+        case ENONET:
+        case EHOSTUNREACH:
+        case EOPNOTSUPP:
+        case ENETUNREACH:
+        case EPERM:
+        case ETIMEDOUT:
+            return AcceptFailure::kRetry;
+        case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+        case EWOULDBLOCK:
+#endif
+            return AcceptFailure::kWouldBlock;
+        case EMFILE:
+        case ENFILE:
+        case ENOBUFS:
+        case ENOMEM:
+            return AcceptFailure::kExhausted;
+        default:
+            return AcceptFailure::kFatal;
+    }
 }
 
 }  // namespace common

@@ -37,9 +37,9 @@ uint16_t port_arg(const char* text);
 // The result of getaddrinfo(), freed with freeaddrinfo() when it goes out of scope.
 // Iterate it with a range-for; each element is a `const addrinfo&`.
 class AddrList {
-public:
+  public:
     class iterator {
-    public:
+      public:
         explicit iterator(const addrinfo* p) : p_(p) {}
         const addrinfo& operator*() const { return *p_; }
         iterator& operator++() {
@@ -48,7 +48,7 @@ public:
         }
         bool operator==(const iterator&) const = default;
 
-    private:
+      private:
         const addrinfo* p_;
     };
 
@@ -56,7 +56,7 @@ public:
     iterator begin() const { return iterator(head_.get()); }
     iterator end() const { return iterator(nullptr); }
 
-private:
+  private:
     struct Free {
         void operator()(addrinfo* p) const { freeaddrinfo(p); }
     };
@@ -83,5 +83,29 @@ std::string to_string(const sockaddr* sa);
 // socket's real address (getsockname, so port 0 shows the port the kernel chose) and
 // flushes stdout, e.g. print_ready("listening on", fd) -> "listening on [::]:40125".
 void print_ready(const char* what, int fd);
+
+}  // namespace common
+
+namespace common {
+
+// accept() failures — one policy for every real server (DESIGN.md, "accept() failures").
+// The call stays in the server's own file; only the sorting of errno values is shared:
+//     int fd = accept(listen_fd, ...);
+//     if (fd == -1) switch (common::accept_failure(errno)) { ... }
+enum class AcceptFailure {
+    kRetry,       // EINTR, or a connection that died before it was accepted: accept again
+    kWouldBlock,  // EAGAIN/EWOULDBLOCK on a non-blocking listener: nobody is waiting
+    kExhausted,   // EMFILE, ENFILE, ENOBUFS, ENOMEM: the connection stays in the backlog;
+                  // stop accepting (no retry loop: it would spin) until a client leaves
+    kFatal,       // EBADF, EINVAL, ENOTSOCK, EFAULT, ...: a programming error — die
+};
+
+// Linux reports a connection that failed in the backlog in two ways.  A connection reset
+// before accept() is *returned* (the first read then fails with ECONNRESET — BSD returns
+// ECONNABORTED instead, UNP §16.6).  Errors already pending on the new socket are passed
+// on by accept() itself: accept(2) lists ENETDOWN, EPROTO, ENOPROTOOPT, EHOSTDOWN, ENONET,
+// EHOSTUNREACH, EOPNOTSUPP and ENETUNREACH, "treat them like EAGAIN by retrying"; and
+// ECONNABORTED, EPERM (a firewall rule) and ETIMEDOUT occur too.  All of those: kRetry.
+AcceptFailure accept_failure(int err);
 
 }  // namespace common

@@ -99,7 +99,8 @@ TEST(ToString, FormatsIPv6InBrackets) {
 
 std::vector<std::string> addresses_of(const common::AddrList& list) {
     std::vector<std::string> out;
-    for (const addrinfo& ai : list) out.push_back(common::to_string(ai.ai_addr));
+    for (const addrinfo& ai : list)
+        out.push_back(common::to_string(ai.ai_addr));
     return out;
 }
 
@@ -125,7 +126,7 @@ TEST(ResolveDeathTest, ServiceNamesAreNotPorts) {
 }
 
 class ListenAddresses : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         const char* old = getenv("SOCKLAB_BIND");
         if (old) saved_ = old;
@@ -176,7 +177,9 @@ TEST(PrintReady, PrintsTheRealPortAndFlushes) {
 
 // ---- Fd ---------------------------------------------------------------------------------
 
-bool is_open(int fd) { return fcntl(fd, F_GETFD) != -1; }
+bool is_open(int fd) {
+    return fcntl(fd, F_GETFD) != -1;
+}
 
 TEST(Fd, ClosesExactlyOnceAndMoves) {
     int raw;
@@ -216,7 +219,9 @@ TEST(Fd, ResetKeepsErrnoForTheErrorMessage) {
 // ---- write_all / read_exact ---------------------------------------------------------------
 
 std::atomic<int> g_interrupts{0};
-void count_interrupt(int) { g_interrupts.fetch_add(1); }
+void count_interrupt(int) {
+    g_interrupts.fetch_add(1);
+}
 
 TEST(WriteAll, DeliversEverythingThroughASmallBufferToASlowReader) {
     int sv[2];
@@ -277,7 +282,8 @@ TEST(ReadExact, GathersPiecesIntoOneBuffer) {
     common::Fd a(sv[0]), b(sv[1]);
     const std::string data = "TCP keeps no message boundaries";
     std::thread bytewise([&] {
-        for (char c : data) ASSERT_EQ(write(a.get(), &c, 1), 1);  // one byte per write
+        for (char c : data)
+            ASSERT_EQ(write(a.get(), &c, 1), 1);  // one byte per write
     });
     std::string got(data.size(), '\0');
     EXPECT_EQ(common::read_exact(b.get(), got.data(), got.size()),
@@ -327,6 +333,55 @@ TEST(ErrorsDeathTest, FatalHasNoErrnoText) {
 
 TEST(ErrorsDeathTest, DieUsageExits2) {
     EXPECT_EXIT(common::die_usage("%s", "PORT"), ExitedWithCode(2), "^usage: common_test PORT\n$");
+}
+
+// die() may be called while other threads still use static objects (ch18's servers): it must
+// not destroy them, as exit() would.  A static object whose destructor would change the exit
+// status shows whether destructors ran.
+TEST(ErrorsDeathTest, DieRunsNoStaticDestructors) {
+    EXPECT_EXIT(
+        {
+            struct Tripwire {
+                ~Tripwire() { _exit(99); }
+            };
+            static Tripwire tripwire;
+            (void)tripwire;
+            std::thread([] { pause(); }).detach();  // a thread still running
+            errno = EMFILE;
+            common::die("accept");
+        },
+        ExitedWithCode(1), "^common_test: accept: Too many open files\n$");
+}
+
+TEST(AcceptFailure, SortsLinuxErrorsByWhatAServerDoes) {
+    using common::AcceptFailure;
+    // A connection that died in the backlog, or a signal: accept again.
+    for (int e : {EINTR, ECONNABORTED, EPROTO, ENETDOWN, ENOPROTOOPT, EHOSTDOWN, ENONET,
+                  EHOSTUNREACH, EOPNOTSUPP, ENETUNREACH, EPERM, ETIMEDOUT})
+        EXPECT_EQ(common::accept_failure(e), AcceptFailure::kRetry) << strerror(e);
+    EXPECT_EQ(common::accept_failure(EAGAIN), AcceptFailure::kWouldBlock);
+    EXPECT_EQ(common::accept_failure(EWOULDBLOCK), AcceptFailure::kWouldBlock);
+    for (int e : {EMFILE, ENFILE, ENOBUFS, ENOMEM})
+        EXPECT_EQ(common::accept_failure(e), AcceptFailure::kExhausted) << strerror(e);
+    for (int e : {EBADF, EINVAL, ENOTSOCK, EFAULT})
+        EXPECT_EQ(common::accept_failure(e), AcceptFailure::kFatal) << strerror(e);
+}
+
+// What Linux does with a connection reset while it waits in the backlog: accept() returns
+// it (BSD would fail with ECONNABORTED), and the first read reports the reset.
+TEST(AcceptFailure, LinuxReturnsAConnectionResetInTheBacklog) {
+    harness::Listener listener = harness::listen_loopback();
+    common::Fd client = harness::connect_tcp("127.0.0.1", listener.port);
+    ASSERT_TRUE(client);
+    linger lg{.l_onoff = 1, .l_linger = 0};  // close() now sends RST
+    ASSERT_EQ(setsockopt(client.get(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+    client.reset();  // on loopback the RST is processed before close() returns
+    common::Fd accepted(accept(listener.fd.get(), nullptr, nullptr));
+    ASSERT_TRUE(accepted) << "accept: " << strerror(errno);
+    char buf[16];
+    errno = 0;
+    EXPECT_EQ(read(accepted.get(), buf, sizeof buf), -1);
+    EXPECT_EQ(errno, ECONNRESET);
 }
 
 TEST(Errors, WarnReportsAndKeepsErrno) {
