@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <filesystem>
 #include <fstream>
 
 #include "harness.hpp"
@@ -99,6 +100,53 @@ TEST(Harness, KillsTheWholeProcessGroupAtScopeExit) {
     pollfd pfd{grandchild_pidfd, POLLIN, 0};
     EXPECT_EQ(poll(&pfd, 1, 5000), 1) << "the grandchild outlived its Process";
     close(grandchild_pidfd);
+}
+
+// A child that has exited stays a zombie until its Process is destroyed: its pid (and its
+// process group's id) cannot be recycled while the harness may still signal it, and the
+// group of a server whose leader exited is still killed at scope exit.
+TEST(Harness, NeverSignalsAPidItHasReaped) {
+    int grandchild_pidfd = -1;
+    pid_t pid = -1;
+    {
+        Process p("sh", {"-c", "sleep 30 & echo $!"});  // the leader exits at once
+        auto line = p.read_line();
+        ASSERT_TRUE(line);
+        grandchild_pidfd = static_cast<int>(syscall(SYS_pidfd_open, std::stoi(*line), 0));
+        ASSERT_GE(grandchild_pidfd, 0);
+        auto status = p.wait_exit();
+        ASSERT_TRUE(status);
+        EXPECT_TRUE(harness::exited_with(*status, 0)) << harness::describe_status(*status);
+        pid = p.pid();
+        auto stat = harness::proc_stat(pid);
+        ASSERT_TRUE(stat) << "reaped before the Process was destroyed: its pid may be recycled";
+        EXPECT_EQ(stat->state, 'Z');
+        p.signal(SIGTERM);  // after the exit: not sent at all
+    }
+    EXPECT_FALSE(harness::proc_stat(pid)) << "reaped at scope exit";
+    pollfd pfd{grandchild_pidfd, POLLIN, 0};
+    EXPECT_EQ(poll(&pfd, 1, 5000), 1) << "the group outlived its exited leader's Process";
+    close(grandchild_pidfd);
+}
+
+TEST(HarnessProc, PidsCgroupLimitsForkAndIsRemoved) {
+    std::string path;
+    {
+        harness::PidsCgroup cg(3);
+        if (!cg.ok()) GTEST_SKIP() << cg.why();
+        path = cg.path();
+        // The shell is task 1 and two sleeps fit beside it; the shell cannot fork a third.
+        Process p("sh", {"-c", "sleep 30 & sleep 30 & echo two; sleep 30 & echo three"},
+                  {.cgroup = cg.path()});
+        ASSERT_TRUE(p.wait_for_line("two"));
+        auto status = p.wait_exit();  // (the sleeps still hold stdout open: no finish())
+        ASSERT_TRUE(status);
+        EXPECT_FALSE(harness::exited_with(*status, 0)) << "the third fork did not fail";
+        EXPECT_EQ(p.out(), "two\n");
+        EXPECT_NE(p.err().find("fork"), std::string::npos) << p.err();
+        EXPECT_GE(cg.denied(), 1);
+    }
+    EXPECT_FALSE(std::filesystem::exists(path)) << path << " was not removed";
 }
 
 TEST(Harness, ChildStartsWithOnlyStdinStdoutStderr) {
@@ -231,19 +279,21 @@ TEST(HarnessProc, ChildrenOfSeesAChildAndItsZombieState) {
     ASSERT_EQ(waitpid(zombie, nullptr, 0), zombie);
     EXPECT_FALSE(harness::proc_stat(zombie)) << "reaped, so gone from /proc";
 
-    Process p("sleep", {"30"});
+    std::optional<Process> p;
+    p.emplace("sleep", std::vector<std::string>{"30"});
     auto mine = harness::children_of(getpid());
     EXPECT_TRUE(std::any_of(mine.begin(), mine.end(), [&](const harness::ProcStat& c) {
-        return c.pid == p.pid();
+        return c.pid == p->pid();
     })) << harness::describe(mine);
     auto self = harness::proc_stat(getpid());
     ASSERT_TRUE(self);
     EXPECT_EQ(self->state, 'R');  // reading its own stat: running
     EXPECT_EQ(self->ppid, getppid());
 
-    const pid_t gone = p.pid();
-    p.signal(SIGKILL);
-    ASSERT_TRUE(p.wait_exit());  // reaped
+    const pid_t gone = p->pid();
+    p->signal(SIGKILL);
+    ASSERT_TRUE(p->wait_exit());
+    p.reset();  // the Process reaps its child when it is destroyed
     EXPECT_FALSE(harness::proc_stat(gone));
     EXPECT_EQ(harness::cpu_ticks(gone), -1);
     EXPECT_EQ(harness::status_value(gone, "VmHWM"), -1);

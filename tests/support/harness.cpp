@@ -135,6 +135,8 @@ Process::Process(const std::string& program, std::vector<std::string> args, Opti
         envp.push_back(e.data());
     envp.push_back(nullptr);
 
+    const std::string cgroup_procs = options.cgroup.empty() ? "" : options.cgroup + "/cgroup.procs";
+
     pid_t parent = getpid();
     pid_ = fork();
     if (pid_ == -1) {
@@ -160,6 +162,15 @@ Process::Process(const std::string& program, std::vector<std::string> args, Opti
         // The program starts with descriptors 0, 1 and 2 only, whatever the test runner
         // left open (ch01 shows that the first new descriptor is 3).
         close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+        if (!cgroup_procs.empty()) {  // "0": the writing process itself
+            int fd = open(cgroup_procs.c_str(), O_WRONLY | O_CLOEXEC);
+            if (fd == -1 || write(fd, "0\n", 2) != 2) {
+                int e = errno;
+                (void)!write(exec_err[1], &e, sizeof e);
+                _exit(127);
+            }
+            close(fd);
+        }
         if (!options.cwd.empty() && chdir(options.cwd.c_str()) == -1) {
             int e = errno;
             (void)!write(exec_err[1], &e, sizeof e);
@@ -206,12 +217,13 @@ Process::Process(Process&& other) noexcept
 
 Process::~Process() {
     if (pid_ > 0) {
+        // Not reaped yet — reap_now() only looks (WNOWAIT) — so the pid, and the process
+        // group named after it, still belong to this child, even if it has exited: neither
+        // signal below can reach a process that merely got a recycled number.
         ::kill(-pid_, SIGKILL);  // the whole group: forked servers' children too
-        ::kill(pid_, SIGKILL);
-        if (!status_) {
-            int status;
-            while (waitpid(pid_, &status, 0) == -1 && errno == EINTR) {
-            }
+        if (!status_) syscall(SYS_pidfd_send_signal, pidfd_, SIGKILL, nullptr, 0);
+        int status;
+        while (waitpid(pid_, &status, 0) == -1 && errno == EINTR) {
         }
         unregister_child(pid_);
     }
@@ -281,14 +293,29 @@ bool Process::pump(Deadline deadline, const std::function<bool()>& until) {
     }
 }
 
+// Records the exit status once the child has exited, but leaves it a zombie (WNOWAIT): the
+// destructor reaps it, after its last signal to the process group.
 void Process::reap_now() {
     if (status_ || pid_ <= 0) return;
-    int status;
-    pid_t r;
+    siginfo_t info{};
+    int r;
     do {
-        r = waitpid(pid_, &status, WNOHANG);
+        r = waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT);
     } while (r == -1 && errno == EINTR);
-    if (r == pid_) status_ = status;
+    if (r != 0 || info.si_pid != pid_) return;  // still running
+    switch (info.si_code) {
+        case CLD_EXITED:
+            status_ = W_EXITCODE(info.si_status, 0);
+            break;
+        case CLD_KILLED:
+            status_ = info.si_status;
+            break;
+        case CLD_DUMPED:
+            status_ = info.si_status | WCOREFLAG;
+            break;
+        default:
+            break;
+    }
 }
 
 std::optional<std::string> Process::take_line(Stream& s, Deadline deadline) {
@@ -336,7 +363,7 @@ int Process::wait_ready(Deadline deadline) {
 }
 
 void Process::signal(int sig) {
-    if (pid_ > 0 && !status_) ::kill(pid_, sig);
+    if (pid_ > 0 && !status_) syscall(SYS_pidfd_send_signal, pidfd_, sig, nullptr, 0);
 }
 
 std::optional<int> Process::wait_exit(Deadline deadline) {
@@ -345,7 +372,6 @@ std::optional<int> Process::wait_exit(Deadline deadline) {
     // Whatever the program wrote before exiting is already in the pipes.
     read_available(out_);
     read_available(err_);
-    if (status_) unregister_child(pid_);
     return status_;
 }
 

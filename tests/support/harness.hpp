@@ -55,6 +55,9 @@ struct Options {
     // SOCKLAB_BIND for servers; empty string: leave unset (the program's own default).
     std::string bind = "127.0.0.1";
     std::string cwd{};  // working directory of the child; empty: inherit
+    // A cgroup directory (e.g. PidsCgroup::path(), proc.hpp) the child joins before exec:
+    // its limits then hold for the program and everything it forks.  Empty: stay put.
+    std::string cgroup{};
 };
 
 // Raw wait status helpers.

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -128,6 +129,84 @@ bool raise_nofile(rlim_t want) {
     }
     rl.rlim_cur = want;
     return setrlimit(RLIMIT_NOFILE, &rl) == 0;
+}
+
+namespace {
+
+// Where a pids cgroup can be made: the v1 hierarchy mounted with "pids", else a cgroup2
+// mount whose root offers the pids controller (it is then enabled for the children).
+std::string pids_hierarchy(std::string* why) {
+    std::ifstream mounts("/proc/mounts");
+    std::string dev, dir, type, opts, v2;
+    while (mounts >> dev >> dir >> type >> opts) {
+        mounts.ignore(4096, '\n');
+        if (type == "cgroup" && ("," + opts + ",").find(",pids,") != std::string::npos) return dir;
+        if (type == "cgroup2" && v2.empty()) v2 = dir;
+    }
+    if (!v2.empty() && read_file(v2 + "/cgroup.controllers").find("pids") != std::string::npos) {
+        std::ofstream(v2 + "/cgroup.subtree_control") << "+pids";
+        return v2;
+    }
+    *why = "no cgroup hierarchy with the pids controller";
+    return {};
+}
+
+long number_in(const std::string& text) {
+    char* end = nullptr;
+    long v = strtol(text.c_str(), &end, 10);
+    return end == text.c_str() ? -1 : v;
+}
+
+}  // namespace
+
+PidsCgroup::PidsCgroup(int max) {
+    if (geteuid() != 0) {
+        why_ = "not root: creating a cgroup needs root";
+        return;
+    }
+    std::string root = pids_hierarchy(&why_);
+    if (root.empty()) return;
+    static int counter = 0;
+    std::string dir =
+        root + "/socklab-test-" + std::to_string(getpid()) + "-" + std::to_string(++counter);
+    std::error_code ec;
+    if (!std::filesystem::create_directory(dir, ec)) {
+        why_ = "cannot create " + dir + ": " + ec.message();
+        return;
+    }
+    std::ofstream(dir + "/pids.max") << max;
+    if (number_in(read_file(dir + "/pids.max")) != max) {
+        why_ = "cannot set pids.max in " + dir;
+        rmdir(dir.c_str());
+        return;
+    }
+    path_ = dir;
+}
+
+PidsCgroup::~PidsCgroup() {
+    if (path_.empty()) return;
+    // Whatever is left (a server's children outlive their parent's Process object when the
+    // test dies early): kill it and remove the cgroup.  A zombie has already left the
+    // cgroup's list, so rmdir() succeeds once the last task has exited; the test binary,
+    // a child subreaper, reaps orphans at its end.
+    for (Deadline deadline(5s);;) {
+        std::istringstream procs(read_file(path_ + "/cgroup.procs"));
+        for (pid_t pid; procs >> pid;)
+            kill(pid, SIGKILL);
+        if (rmdir(path_.c_str()) == 0 || errno != EBUSY || deadline.expired()) return;
+        std::this_thread::sleep_for(2ms);
+    }
+}
+
+long PidsCgroup::current() const {
+    return path_.empty() ? -1 : number_in(read_file(path_ + "/pids.current"));
+}
+
+long PidsCgroup::denied() const {
+    if (path_.empty()) return -1;
+    std::string events = read_file(path_ + "/pids.events");  // "max 3"
+    auto at = events.find("max ");
+    return at == std::string::npos ? -1 : number_in(events.substr(at + 4));
 }
 
 int local_port(int fd) {

@@ -57,6 +57,27 @@ long current_syscall(pid_t pid, long* first_arg = nullptr);
 // inherit it.  False if WANT is out of reach.
 bool raise_nofile(rlim_t want);
 
+// A pids cgroup of its own (cgroup v1 "pids" hierarchy, or v2 with the pids controller):
+// at most MAX tasks — processes and threads — may live in it, so fork() and
+// pthread_create() in a program started with Options{.cgroup = cg.path()} fail with EAGAIN
+// once it holds MAX.  Needs root; ok() is false (with why()) where it cannot be made.
+// The destructor kills whatever is still in it and removes it.
+class PidsCgroup {
+  public:
+    explicit PidsCgroup(int max);
+    ~PidsCgroup();
+    PidsCgroup(const PidsCgroup&) = delete;
+    PidsCgroup& operator=(const PidsCgroup&) = delete;
+    bool ok() const { return !path_.empty(); }
+    const std::string& why() const { return why_; }
+    const std::string& path() const { return path_; }
+    long current() const;  // pids.current: the tasks in it now; -1 on error
+    long denied() const;   // how many fork()/clone() it refused (pids.events "max"); -1: unknown
+
+  private:
+    std::string path_, why_;
+};
+
 // ---- sockets --------------------------------------------------------------------------
 
 // The local port of a socket (getsockname), either family; -1 on error.
