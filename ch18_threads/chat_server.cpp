@@ -1,9 +1,10 @@
 // chat_server.cpp — multithreaded chat server (book ch. 18): a thread per client, a
 // mutex-protected client list, and every line from anyone sent to everyone (sender too).
 //
-// usage: chat_server PORT [--max-line N] [--max-queue BYTES]
-//   --max-line N       longest line accepted, without its '\n' (default 1024)
+// usage: chat_server PORT [--max-line N] [--max-queue BYTES] [--max-clients N]
+//   --max-line N       longest line accepted, without its '\n' (default 1024; < --max-queue)
 //   --max-queue BYTES  most output that may wait for one client (default 1048576)
+//   --max-clients N    clients at once (default and most: RLIMIT_NOFILE less 16)
 //
 // What to observe (stdout; "connected" is printed once the client is in the list):
 //     listening on [::]:9190
@@ -21,8 +22,11 @@
 // A client that leaves first leaves the list; its socket is closed only after its writer has
 // been joined, so no thread can write to a closed or reused descriptor.
 // Broadcasts are serialised by the list mutex: every client sees the same order.
+// A full server (--max-clients) says so once on stderr; newcomers wait in the listen backlog.
 #include <netinet/in.h>
 #include <pthread.h>
+#include <semaphore.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -31,6 +35,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <string>
 #include <utility>
 #include <vector>
@@ -43,8 +48,13 @@
 
 namespace {
 
-long max_line = 1024;      // --max-line
-long max_queue = 1 << 20;  // --max-queue
+long max_line = 1024;           // --max-line
+long max_queue = 1 << 20;       // --max-queue
+constexpr long kReserved = 16;  // descriptors kept for the server itself (stdio, listener, ...)
+
+// A counting semaphore of free client slots (the chapter's sem_t, see semaphore.cpp): main
+// takes one before each accept(), a client's reader thread gives it back when it ends.
+sem_t free_slots;
 
 struct Client {
     enum State { kOpen, kClosing, kDropped, kFailed };  // kClosing: send the rest, then stop
@@ -127,9 +137,10 @@ void* write_client(void* arg) {
 void* handle_client(void* arg) {
     Client* c = static_cast<Client*>(arg);  // this thread owns it
     if (int err = pthread_create(&c->writer, nullptr, write_client, c); err != 0) {
-        errno = err;
-        common::warn("client %lu: pthread_create", c->number);
+        errno = err;  // EAGAIN: no thread to spare: this client alone pays
+        common::warn("client %lu closed, no thread for it: pthread_create", c->number);
         delete c;
+        sem_post(&free_slots);
         return nullptr;
     }
     pthread_mutex_lock(&clients_mutex);
@@ -144,7 +155,10 @@ void* handle_client(void* arg) {
     ssize_t n;
     bool stop = false;  // dropped, or the writer failed
     for (;;) {
-        n = read(c->fd.get(), buf, sizeof buf);  // 0: end of stream, -1: e.g. a reset
+        // 0: end of stream; -1: e.g. ECONNRESET, also for a connection reset while it waited
+        // in the listen backlog (Linux's accept() returns it; BSD's fails with ECONNABORTED,
+        // UNP 16.6).
+        n = read(c->fd.get(), buf, sizeof buf);
         if (n == -1 && errno == EINTR) continue;
         // A client cannot talk faster than it listens: while more than half of --max-queue
         // waits for it (its own lines come back too), hold on to what it sent.
@@ -193,23 +207,68 @@ void* handle_client(void* arg) {
     else
         printf("client %lu disconnected\n", c->number);
     fflush(stdout);
-    delete c;  // closes the socket: nobody else can use the descriptor any more
+    delete c;               // closes the socket: nobody else can use the descriptor any more
+    sem_post(&free_slots);  // (after the close: the descriptor is free for the next client)
     return nullptr;
+}
+
+// accept() failed for lack of a resource (ENFILE, ENOMEM, or EMFILE if the limit shrank under
+// us): the connection stays in the backlog, and retrying at once would spin.  Wait until one
+// of our clients leaves: main takes every free slot, so that the next sem_post() can only
+// come from a client thread that ends; 1 s at most, for a shortage that passes without us.
+void wait_for_a_client_to_leave() {
+    long taken = 0;
+    while (sem_trywait(&free_slots) == 0)
+        ++taken;
+    timespec until{};
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += 1;
+    int r;
+    while ((r = sem_clockwait(&free_slots, CLOCK_MONOTONIC, &until)) == -1 && errno == EINTR) {
+    }
+    if (r == 0) ++taken;
+    for (; taken > 0; --taken)
+        sem_post(&free_slots);
 }
 
 }  // namespace
 
 int main(int argc, char* argv[]) {
-    const char* usage = "PORT [--max-line N] [--max-queue BYTES]";
+    const char* usage = "PORT [--max-line N] [--max-queue BYTES] [--max-clients N]";
+    // Each client holds one descriptor: never more clients than RLIMIT_NOFILE allows, so
+    // accept() does not meet EMFILE in normal operation.
+    rlimit nofile{};
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == -1) common::die("getrlimit");
+    long max_clients = 1;
+    if (nofile.rlim_cur > kReserved + 1)
+        max_clients =
+            static_cast<long>(std::min<rlim_t>(nofile.rlim_cur - kReserved, SEM_VALUE_MAX));
+    const char* max_line_arg = nullptr;
     if (argc < 2 || argc % 2 != 0) common::die_usage("%s", usage);
     for (int i = 2; i < argc; i += 2) {
         if (strcmp(argv[i], "--max-line") == 0)
-            max_line = common::number_arg("--max-line", argv[i + 1], 1, 1 << 20);
+            max_line_arg = argv[i + 1];
         else if (strcmp(argv[i], "--max-queue") == 0)
             max_queue = common::number_arg("--max-queue", argv[i + 1], 1024, 1 << 30);
+        else if (strcmp(argv[i], "--max-clients") == 0)
+            max_clients = common::number_arg("--max-clients", argv[i + 1], 1, max_clients);
         else
             common::die_usage("%s", usage);
     }
+    // A line, with its '\n', must fit in a client's queue: a longer one could never be
+    // queued, and every client would be dropped as "not reading" on the first such line.
+    max_line = std::min(max_line, max_queue - 1);
+    if (max_line_arg) {
+        max_line = common::number_arg("--max-line", max_line_arg, 1, 1 << 20);
+        if (max_line >= max_queue) {
+            common::note(
+                "invalid --max-line '%s' (expected 1 to %ld: a line and its '\\n' must "
+                "fit in --max-queue %ld)",
+                max_line_arg, max_queue - 1, max_queue);
+            exit(2);  // (no thread runs yet)
+        }
+    }
+    if (sem_init(&free_slots, 0, static_cast<unsigned>(max_clients)) == -1) common::die("sem_init");
     // A client that vanishes while its writer sends must not kill the whole server.
     if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) common::die("signal");
 
@@ -228,21 +287,54 @@ int main(int argc, char* argv[]) {
     if (listen(listen_fd.get(), SOMAXCONN) == -1) common::die("listen");
     common::print_ready("listening on", listen_fd.get());
 
+    bool full_said = false, exhausted_said = false;
     for (unsigned long number = 0;;) {
+        // A free slot first.  While there is none, main sleeps in sem_wait() (no CPU) and
+        // new connections wait in the listen backlog until a reader thread posts.
+        if (sem_trywait(&free_slots) == -1) {
+            if (!full_said)
+                common::note(
+                    "--max-clients %ld reached: new connections wait in the listen backlog "
+                    "until a client leaves (said once)",
+                    max_clients);
+            full_said = true;
+            while (sem_wait(&free_slots) == -1) {  // only EINTR: a signal handler ran
+            }
+        }
         sockaddr_storage addr{};
-        socklen_t addr_len = sizeof addr;
-        int fd = accept(listen_fd.get(), reinterpret_cast<sockaddr*>(&addr), &addr_len);
-        if (fd == -1) {
-            // A connection reset while it waited in the backlog: go on with the next one.
-            if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
-            common::die("accept");  // EMFILE, ENOMEM, ...: retrying at once would only spin
+        socklen_t addr_len;
+        int fd;
+        for (;;) {
+            addr_len = sizeof addr;
+            fd = accept(listen_fd.get(), reinterpret_cast<sockaddr*>(&addr), &addr_len);
+            if (fd != -1) break;
+            switch (common::accept_failure(errno)) {
+                case common::AcceptFailure::kRetry:       // EINTR, or a connection that died in the
+                case common::AcceptFailure::kWouldBlock:  // backlog; (EAGAIN: not blocking)
+                    break;
+                case common::AcceptFailure::kExhausted:
+                    if (!exhausted_said) {
+                        int free = 0;
+                        sem_getvalue(&free_slots, &free);  // (main holds one slot itself)
+                        common::note(
+                            "accept: %s with %ld clients: new connections wait in the "
+                            "listen backlog until a client leaves (said once)",
+                            strerror(errno), max_clients - 1 - free);
+                    }
+                    exhausted_said = true;
+                    wait_for_a_client_to_leave();
+                    break;
+                case common::AcceptFailure::kFatal:  // EBADF, EINVAL, ...: a bug.  (die() ends
+                    common::die("accept");           // with _exit(): safe under live threads)
+            }
         }
         Client* c = new Client(fd, ++number, common::to_string(reinterpret_cast<sockaddr*>(&addr)));
         pthread_t t_id;
         if (int err = pthread_create(&t_id, nullptr, handle_client, c); err != 0) {
-            errno = err;
-            common::warn("client %lu: pthread_create", number);
+            errno = err;  // EAGAIN: no thread to spare: this client alone pays
+            common::warn("client %lu closed, no thread for it: pthread_create", number);
             delete c;
+            sem_post(&free_slots);
             continue;
         }
         pthread_detach(t_id);  // nobody joins the reader: it cleans up after itself

@@ -21,7 +21,16 @@
 //     every line back; lines are reassembled and over-long lines get a reply; ncat joins
 //     the chat; chat_client quits on q/Q and end of input after shutdown(SHUT_WR), and
 //     reports a vanished server.
-//   - no server prints a sanitizer report (asan/tsan presets); bad usage gives one line.
+//   - hostile clients: a client that never reads and 50 stalled clients plus a trickler hold up
+//     nobody (both servers); a 64 MiB line without '\n' costs the chat server < 8 MiB.
+//   - at the limits (both servers): under prlimit --nofile=64:64 a crowd of 100 is served 48
+//     at a time (a semaphore of free slots), with no CPU burnt while the rest wait and the
+//     waiting ones served (chat: admitted, then sent every line) as others leave; EMFILE
+//     anyway (the limit lowered under a running echo_thrserv) is said once and waited out;
+//     pthread_create failing in a pids cgroup costs one client; a connection reset in the
+//     backlog is accepted and its first read says ECONNRESET; 10,000 concurrent clients.
+//   - no server prints a sanitizer report (asan/tsan presets); bad usage gives one line,
+//     --max-line not below --max-queue included.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -520,6 +529,241 @@ TEST(Ch18Echo, SurvivesResetsAndServesSocat) {
         EXPECT_TRUE(std::regex_match(line, warning)) << line;
 }
 
+// ---- echo_thrserv: hostile clients and exhaustion -------------------------------------------
+
+// 16 bytes that only client I sends.
+std::string crowd_message(int i) {
+    char m[17];
+    snprintf(m, sizeof m, "crowd %09d\n", i);
+    return std::string(m, 16);
+}
+
+// The crowd of ch17's descriptor test, for echo_thrserv: KCLIENTS connect (the kernel
+// completes every handshake and queues them) and send 16 bytes each.  The server can hold
+// only some at once and says so ONCE on stderr in a line matching SAID, whose first group is
+// how many it holds.  It echoes those, burns no CPU while the others wait in the listen
+// backlog, and serves every waiting client as the first ones leave.
+void expect_crowd_served_without_busy_loop(Process& server, int port, const std::regex& said,
+                                           int at_least, int below) {
+    constexpr int kClients = 100;
+    std::vector<common::Fd> clients;
+    for (int i = 0; i < kClients; ++i) {
+        clients.push_back(harness::connect_tcp("127.0.0.1", port));
+        ASSERT_TRUE(clients.back()) << strerror(errno);
+        ASSERT_TRUE(harness::send_all(clients.back().get(), crowd_message(i)));
+    }
+    auto line = server.read_err_line();
+    ASSERT_TRUE(line) << "no line about the limit on stderr";
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(*line, m, said)) << *line;
+    const int served_first = std::stoi(m[1]);
+    EXPECT_GE(served_first, at_least);
+    EXPECT_LT(served_first, below);
+
+    // Collects echoes until COUNT clients have theirs (or UNTIL); returns how many have.
+    std::vector<std::string> got(kClients);
+    std::vector<bool> done(kClients, false);
+    auto collect = [&](int count, harness::Clock::time_point until) {
+        int n_done = static_cast<int>(std::count(done.begin(), done.end(), true));
+        while (n_done < count && harness::Clock::now() < until) {
+            std::vector<pollfd> fds;
+            for (int i = 0; i < kClients; ++i)
+                fds.push_back({done[i] ? -1 : clients[i].get(), POLLIN, 0});
+            if (poll(fds.data(), fds.size(), 10) <= 0) continue;
+            for (int i = 0; i < kClients; ++i) {
+                if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+                char buf[64];
+                ssize_t n = recv(clients[i].get(), buf, sizeof buf, MSG_DONTWAIT);
+                if (n > 0) got[i].append(buf, static_cast<size_t>(n));
+                if (n == 0 || got[i].size() >= 16) {
+                    done[i] = true;
+                    ++n_done;
+                    EXPECT_EQ(got[i], crowd_message(i)) << "client " << i;
+                }
+            }
+        }
+        return n_done;
+    };
+    auto in_10s = [] { return harness::Clock::now() + harness::scaled(10s); };
+    EXPECT_EQ(collect(served_first, in_10s()), served_first);
+
+    // The idle window (here the lesson itself is timing): 2 s in which nothing changes, and
+    // the server must not burn CPU retrying accept().
+    long ticks_before = harness::cpu_ticks(server.pid());
+    EXPECT_EQ(collect(served_first + 1, harness::Clock::now() + 2s), served_first)
+        << "a client beyond the limit was served";
+    long ticks = harness::cpu_ticks(server.pid()) - ticks_before;
+    EXPECT_LE(ticks, 10) << "the server used " << ticks * 1000 / sysconf(_SC_CLK_TCK)
+                         << " ms of CPU in 2 s while it could not accept: a busy loop";
+
+    // Clients leave: the waiting ones are accepted and served.
+    for (int served = served_first; served < kClients;) {
+        int leaving = 0;
+        for (int i = 0; i < kClients; ++i)
+            if (done[i] && clients[i]) {
+                clients[i].reset();
+                ++leaving;
+            }
+        int now = collect(std::min(kClients, served + leaving), in_10s());
+        ASSERT_EQ(now, std::min(kClients, served + leaving))
+            << "the clients waiting were not all served after " << leaving << " left";
+        served = now;
+    }
+    stop_and_check_clean(server);
+    std::string err = server.err();
+    EXPECT_EQ(harness::lines(err).size(), 1u) << "the limit should be reported once:\n" << err;
+}
+
+TEST(Ch18Echo, AtTheDescriptorLimitServesWhomItCanWithoutBusyLoop) {
+    // Today's prlimit --nofile=64:64: the server takes at most the limit less 16 clients (a
+    // semaphore of free slots), never meets EMFILE, and serves the rest as others leave.
+    SOCKLAB_REQUIRE_TOOL("prlimit");
+    Process server("prlimit", {"--nofile=64:64", "--", PROG_echo_thrserv, "0"});
+    int port = start(server);
+    ASSERT_GT(port, 0);
+    expect_crowd_served_without_busy_loop(
+        server, port,
+        std::regex("^echo_thrserv: --max-clients (\\d+) reached: new connections wait in the "
+                   "listen backlog until a client leaves \\(said once\\)$"),
+        48, 49);
+    EXPECT_EQ(server.err().find("Too many open files"), std::string::npos) << server.err();
+}
+
+TEST(Ch18Echo, WhenAcceptFailsForLackOfDescriptorsItWaitsForAClientToLeave) {
+    // The limit shrinks under the running server (prlimit --pid): more slots than
+    // descriptors, so accept() fails with EMFILE.  It says so once, waits without spinning for
+    // a client to leave, and serves everyone in the end.
+    SOCKLAB_REQUIRE_TOOL("prlimit");
+    Process server(PROG_echo_thrserv, {"0"});
+    int port = start(server);
+    ASSERT_GT(port, 0);
+    const int limit = harness::open_fds(server.pid()) + 30;
+    auto r = harness::run("prlimit",
+                          {"--pid", std::to_string(server.pid()),
+                           "--nofile=" + std::to_string(limit) + ":" + std::to_string(limit)});
+    ASSERT_EQ(r.exit_code(), 0) << r.err;
+    expect_crowd_served_without_busy_loop(
+        server, port,
+        std::regex("^echo_thrserv: accept: Too many open files with (\\d+) clients: new "
+                   "connections wait in the listen backlog until a client leaves \\(said "
+                   "once\\)$"),
+        20, 31);
+}
+
+// Writes the most tasks a pids cgroup may hold.
+void set_pids_max(const harness::PidsCgroup& cg, long max) {
+    harness::write_file(cg.path() + "/pids.max", std::to_string(max));
+}
+
+// One echo of TEXT over FD.
+void expect_echo(int fd, const std::string& text, const std::string& who) {
+    ASSERT_TRUE(harness::send_all(fd, text)) << who;
+    EXPECT_EQ(harness::recv_exact(fd, text.size()), text) << who;
+}
+
+TEST(Ch18Echo, NoThreadToSpareCostsOneClientNotTheServer) {
+    harness::PidsCgroup cg(64);
+    if (!cg.ok()) GTEST_SKIP() << cg.why();
+    Process server(PROG_echo_thrserv, {"0"}, {.cgroup = cg.path()});
+    int port = start(server);
+    ASSERT_GT(port, 0);
+    // A first client (ThreadSanitizer's runtime starts a thread of its own with the first).
+    common::Fd a = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(a);
+    expect_echo(a.get(), "a", "a");
+    // Room for exactly one more thread: b gets it, c gets none.
+    const long max = cg.current() + 1;
+    set_pids_max(cg, max);
+    common::Fd b = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(b);
+    expect_echo(b.get(), "b", "b");
+    common::Fd c = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(c);
+    EXPECT_EQ(server.read_err_line(),
+              "echo_thrserv: client 3 closed, no thread for it: pthread_create: Resource "
+              "temporarily unavailable");
+    auto rest = harness::recv_to_end(c.get());
+    EXPECT_EQ(rest.data, "");
+    EXPECT_NE(rest.end, harness::End::kDeadline) << "client 3 was left open";
+    EXPECT_GE(cg.denied(), 1);
+    // The others go on; once a has left (and its thread is gone), the next client is served.
+    expect_echo(b.get(), "b again", "b");
+    a.reset();
+    ASSERT_TRUE(server.wait_for_line("client 1 disconnected"));
+    ASSERT_TRUE(wait_until([&] { return cg.current() < max; })) << cg.current();
+    common::Fd d = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(d);
+    expect_echo(d.get(), "d", "d");
+    stop_and_check_clean(server);
+    EXPECT_EQ(harness::lines(server.err()).size(), 1u) << server.err();
+}
+
+TEST(Ch18Echo, AClientThatNeverReadsHoldsOnlyItsOwnThread) {
+    Process server(PROG_echo_thrserv, {"0"});
+    int port = start(server);
+    ASSERT_GT(port, 0);
+    // The sleeper sends and never reads: its echo fills its tiny receive buffer, then the
+    // server's send buffer; its thread blocks in write() and stops reading; then the
+    // sleeper's own send buffer fills (EAGAIN).
+    common::Fd sleeper = sleeper_socket(port);
+    ASSERT_TRUE(sleeper);
+    const std::string chunk(64 << 10, 's');
+    size_t sent = 0;
+    for (; sent < (256u << 20);) {
+        ssize_t n = send(sleeper.get(), chunk.data(), chunk.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n == -1 && errno == EAGAIN) break;
+        ASSERT_GT(n, 0) << strerror(errno);
+        sent += static_cast<size_t>(n);
+    }
+    ASSERT_LT(sent, 256u << 20) << "the sleeper's data never backed up";
+    // Everyone else is served, byte-exact.
+    for (int i = 0; i < 3; ++i) {
+        common::Fd fd = harness::connect_tcp("127.0.0.1", port);
+        ASSERT_TRUE(fd);
+        std::string payload = harness::random_bytes(1 << 20, static_cast<unsigned>(i + 40));
+        std::thread writer([&] { harness::send_all(fd.get(), payload, Deadline(30s)); });
+        auto got = harness::recv_exact(fd.get(), payload.size(), Deadline(30s));
+        writer.join();
+        ASSERT_TRUE(got) << "client " << i;
+        EXPECT_TRUE(*got == payload) << "client " << i;
+    }
+    // The sleeper leaves with unread data (a reset): its thread's write fails, and it ends.
+    sleeper.reset();
+    EXPECT_TRUE(server.wait_for_line("client 1 disconnected", Deadline(30s)));
+    stop_and_check_clean(server);
+}
+
+TEST(Ch18Echo, FiftyStalledClientsAndATricklerHoldUpNobody) {
+    Process server(PROG_echo_thrserv, {"0"});
+    int port = start(server);
+    ASSERT_GT(port, 0);
+    // 50 clients send half a message, get it back, and stall: each holds a thread in read().
+    std::vector<common::Fd> stalled;
+    for (int i = 0; i < 50; ++i) {
+        stalled.push_back(harness::connect_tcp("127.0.0.1", port));
+        ASSERT_TRUE(stalled.back());
+        expect_echo(stalled.back().get(), "half " + std::to_string(i), "stalled");
+    }
+    // A trickler sends one byte at a time (TCP_NODELAY: a segment each); between two of its
+    // bytes another client has a 64 KiB echo done.
+    common::Fd trickler = harness::connect_tcp("127.0.0.1", port);
+    common::Fd other = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(trickler && other);
+    int on = 1;
+    ASSERT_EQ(setsockopt(trickler.get(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on), 0);
+    const std::string slow = "one byte at a time, each echoed at once";
+    for (size_t k = 0; k < slow.size(); ++k) {
+        expect_echo(trickler.get(), slow.substr(k, 1), "trickler");
+        expect_echo(other.get(), harness::random_bytes(64 << 10, static_cast<unsigned>(k)),
+                    "other");
+    }
+    // The stalled ones finish, each served as before.
+    for (int i = 0; i < 50; ++i)
+        expect_echo(stalled[i].get(), " and the rest\n", "stalled " + std::to_string(i));
+    stop_and_check_clean(server);
+    EXPECT_EQ(server.err(), "");
+}
+
 // ---- chat_server and chat_client ------------------------------------------------------------
 
 // The body of line J of sender K ("[cK] " is added by chat_client); lengths vary.
@@ -953,6 +1197,327 @@ TEST(Ch18Chat, ChatClientReportsAServerThatGoesAway) {
     EXPECT_EQ(client.err(), "chat_client: the server closed the connection\n");
 }
 
+// ---- chat_server: hostile clients and exhaustion --------------------------------------------
+
+// The peer's port in a server line "client N connected from 127.0.0.1:PORT".
+int port_in(const std::string& line) {
+    return std::stoi(line.substr(line.rfind(':') + 1));
+}
+
+TEST(Ch18Chat, AtTheDescriptorLimitWaitingClientsAreAdmittedAsOthersLeave) {
+    // prlimit --nofile=64:64: the server takes the limit less 16 clients, never meets EMFILE,
+    // burns no CPU while the others wait in the backlog, and admits them as others leave:
+    // from then on they get every line.
+    SOCKLAB_REQUIRE_TOOL("prlimit");
+    Process server("prlimit", {"--nofile=64:64", "--", PROG_chat_server, "0"});
+    int port = start(server);
+    ASSERT_GT(port, 0);
+    constexpr int kClients = 100;
+    std::vector<Peer> peers;
+    std::map<int, int> by_port;  // the peer's local port -> its index
+    for (int i = 0; i < kClients; ++i) {
+        peers.push_back(Peer::connect(port));
+        ASSERT_TRUE(peers.back().fd) << strerror(errno);
+        by_port[harness::local_port(peers.back().fd.get())] = i;
+    }
+    auto said = server.read_err_line();
+    ASSERT_TRUE(said) << "no line about the limit on stderr";
+    EXPECT_EQ(*said,
+              "chat_server: --max-clients 48 reached: new connections wait in the listen backlog "
+              "until a client leaves (said once)");
+    // The peers the server announces as connected (in its list), N more of them.
+    std::vector<bool> admitted(kClients, false);
+    auto admit = [&](int n, std::vector<int>* who) {
+        for (int k = 0; k < n; ++k) {
+            auto line = server.wait_for_line("connected from", Deadline(30s));
+            ASSERT_TRUE(line) << "only " << k << " of " << n << " admitted";
+            ASSERT_EQ(by_port.count(port_in(*line)), 1u) << *line;
+            int i = by_port[port_in(*line)];
+            admitted[i] = true;
+            who->push_back(i);
+        }
+    };
+    std::vector<int> in;
+    admit(48, &in);
+    if (HasFatalFailure()) return;
+
+    // The idle window (here the lesson itself is timing): 2 s in which nobody else is admitted
+    // and the server burns no CPU.
+    long ticks_before = harness::cpu_ticks(server.pid());
+    auto extra = server.wait_for_line("connected from", Deadline(2s));
+    EXPECT_FALSE(extra) << "admitted beyond the limit: " << *extra;
+    long ticks = harness::cpu_ticks(server.pid()) - ticks_before;
+    EXPECT_LE(ticks, 10) << "the server used " << ticks * 1000 / sysconf(_SC_CLK_TCK)
+                         << " ms of CPU while it could not accept: a busy loop";
+
+    // A line from one of them reaches all 48; the waiting ones get nothing yet.
+    Peer& speaker = peers[in[0]];
+    ASSERT_TRUE(speaker.send("[speaker] round 0\n"));
+    for (int i : in)
+        EXPECT_EQ(peers[i].line(), "[speaker] round 0") << "peer " << i;
+    for (int i = 0; i < kClients; ++i)
+        if (!admitted[i]) {
+            char c;
+            EXPECT_EQ(recv(peers[i].fd.get(), &c, 1, MSG_DONTWAIT), -1) << "peer " << i;
+        }
+    // Everyone in but the speaker leaves; as many waiting ones are admitted and get the next
+    // line — until all 100 have been in.
+    for (int round = 1, waiting = kClients - 48; waiting > 0; ++round) {
+        int leaving = 0;
+        for (int i : in)
+            if (i != in[0] && peers[i].fd) {
+                peers[i].fd.reset();
+                ++leaving;
+            }
+        std::vector<int> newcomers;
+        admit(std::min(leaving, waiting), &newcomers);
+        if (HasFatalFailure()) return;
+        waiting -= static_cast<int>(newcomers.size());
+        const std::string line = "[speaker] round " + std::to_string(round);
+        ASSERT_TRUE(speaker.send(line + "\n"));
+        EXPECT_EQ(speaker.line(), line);
+        for (int i : newcomers)
+            EXPECT_EQ(peers[i].line(), line) << "peer " << i << ", admitted in round " << round;
+        in.insert(in.end(), newcomers.begin(), newcomers.end());
+    }
+    EXPECT_EQ(std::count(admitted.begin(), admitted.end(), true), kClients);
+    stop_and_check_clean(server);
+    EXPECT_EQ(harness::lines(server.err()).size(), 1u) << server.err();
+}
+
+TEST(Ch18Chat, NoThreadToSpareCostsOneClientNotTheServer) {
+    harness::PidsCgroup cg(64);
+    if (!cg.ok()) GTEST_SKIP() << cg.why();
+    Process server(PROG_chat_server, {"0"}, {.cgroup = cg.path()});
+    int port = start(server);
+    ASSERT_GT(port, 0);
+    Peer a = Peer::connect(port);
+    ASSERT_TRUE(a.fd);
+    ASSERT_TRUE(server.wait_for_line("client 1 connected from"));
+    ASSERT_TRUE(a.send("[a] hi\n"));
+    ASSERT_EQ(a.line(), "[a] hi");
+    const std::string refused =
+        ", no thread for it: pthread_create: Resource temporarily unavailable";
+    // Room for one more thread: client 2's reader starts, its writer cannot.
+    long max = cg.current() + 1;
+    set_pids_max(cg, max);
+    Peer b = Peer::connect(port);
+    ASSERT_TRUE(b.fd);
+    EXPECT_EQ(server.read_err_line(), "chat_server: client 2 closed" + refused);
+    EXPECT_EQ(harness::recv_to_end(b.fd.get()).end, harness::End::kFin);
+    ASSERT_TRUE(wait_until([&] { return cg.current() < max; }));  // its reader is gone
+    // No room at all: main cannot start client 3's reader.
+    max = cg.current();
+    set_pids_max(cg, max);
+    Peer c = Peer::connect(port);
+    ASSERT_TRUE(c.fd);
+    EXPECT_EQ(server.read_err_line(), "chat_server: client 3 closed" + refused);
+    EXPECT_EQ(harness::recv_to_end(c.fd.get()).end, harness::End::kFin);
+    EXPECT_GE(cg.denied(), 2);
+    // a chats on; once it has left (both its threads gone), the next client is served.
+    ASSERT_TRUE(a.send("[a] still here\n"));
+    EXPECT_EQ(a.line(), "[a] still here");
+    a.fd.reset();
+    ASSERT_TRUE(server.wait_for_line("client 1 disconnected"));
+    ASSERT_TRUE(wait_until([&] { return cg.current() <= max - 2; })) << cg.current();
+    Peer d = Peer::connect(port);
+    ASSERT_TRUE(d.fd);
+    ASSERT_TRUE(server.wait_for_line("client 4 connected from"));
+    ASSERT_TRUE(d.send("[d] served\n"));
+    EXPECT_EQ(d.line(), "[d] served");
+    stop_and_check_clean(server);
+    EXPECT_EQ(harness::lines(server.err()).size(), 2u) << server.err();
+}
+
+TEST(Ch18Chat, A64MiBLineWithoutNewlineIsDiscardedInBoundedMemory) {
+    // --max-line bounds what the server holds for a line: beyond it, bytes are discarded up to
+    // the next '\n'.  The sender gets one reply and stays; the others chat on meanwhile.
+    Process server(PROG_chat_server, {"0"});
+    int port = start(server);
+    ASSERT_GT(port, 0);
+    Peer flood = Peer::connect(port), other = Peer::connect(port);
+    ASSERT_TRUE(flood.fd && other.fd);
+    ASSERT_TRUE(wait_for_lines(server, "connected from", 2));
+    const long hwm_before = harness::status_value(server.pid(), "VmHWM");
+    ASSERT_GT(hwm_before, 0);
+    size_t flooded = 0;
+    std::thread flooder([&] {
+        const std::string chunk(1 << 20, 'x');
+        for (int i = 0; i < 64 && flood.send(chunk); ++i)
+            flooded += chunk.size();
+    });
+    // Meanwhile the other client is served (the flood ends at the deadline if it is not).
+    ASSERT_TRUE(other.send("[other] during the flood\n"));
+    EXPECT_EQ(other.line(), "[other] during the flood");
+    flooder.join();
+    EXPECT_EQ(flooded, 64u << 20);
+    ASSERT_TRUE(flood.send("\n[flood] next\n"));  // ends the long line; the next one is sent
+    std::set<std::string> replies{flood.line().value_or("(nothing)"),
+                                  flood.line().value_or("(nothing)")};  // in either order
+    EXPECT_EQ(replies, (std::set<std::string>{
+                           "[other] during the flood",
+                           "chat_server: line too long (more than 1024 bytes), not sent"}));
+    EXPECT_EQ(flood.line(), "[flood] next");
+    EXPECT_EQ(other.line(), "[flood] next");
+    const long grew = harness::status_value(server.pid(), "VmHWM") - hwm_before;
+    EXPECT_LT(grew, 8 << 10) << "the server's peak memory grew by " << grew
+                             << " KiB for a 64 MiB line";
+    stop_and_check_clean(server);
+    EXPECT_EQ(server.err(), "");
+}
+
+TEST(Ch18Chat, FiftyStalledHalfLinesAndATricklerHoldUpNobody) {
+    Process server(PROG_chat_server, {"0"});
+    int port = start(server);
+    ASSERT_GT(port, 0);
+    Peer listener = Peer::connect(port), trickler = Peer::connect(port);
+    ASSERT_TRUE(listener.fd && trickler.fd);
+    std::vector<Peer> stalled;
+    for (int i = 0; i < 50; ++i) {
+        stalled.push_back(Peer::connect(port));
+        ASSERT_TRUE(stalled.back().fd);
+    }
+    ASSERT_TRUE(wait_for_lines(server, "connected from", 52));
+    for (int i = 0; i < 50; ++i)  // half a line each, and silence
+        ASSERT_TRUE(stalled[i].send("[s" + std::to_string(i) + "] half"));
+    // The trickler sends one byte at a time (a segment each); between two of its bytes the
+    // listener has a line of its own sent and back.
+    int on = 1;
+    ASSERT_EQ(setsockopt(trickler.fd.get(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on), 0);
+    const std::string slow = "[t] one byte at a time";
+    for (size_t k = 0; k <= slow.size(); ++k) {
+        ASSERT_TRUE(trickler.send(k < slow.size() ? slow.substr(k, 1) : "\n"));
+        if (k == slow.size()) {
+            EXPECT_EQ(listener.line(), slow);
+        }
+        const std::string mine = "[l] " + std::to_string(k);
+        ASSERT_TRUE(listener.send(mine + "\n"));
+        ASSERT_EQ(listener.line(), mine);
+    }
+    // The stalled clients finish their lines: each arrives whole.
+    std::set<std::string> expected, got;
+    for (int i = 0; i < 50; ++i) {
+        ASSERT_TRUE(stalled[i].send(" and the rest\n"));
+        expected.insert("[s" + std::to_string(i) + "] half and the rest");
+    }
+    for (int i = 0; i < 50; ++i)
+        got.insert(listener.line().value_or("(nothing)"));
+    EXPECT_EQ(got, expected);
+    stop_and_check_clean(server);
+    EXPECT_EQ(server.err(), "");
+}
+
+// ---- Both thread servers ----------------------------------------------------------------------
+
+TEST(Ch18Servers, AConnectionResetInTheBacklogIsAcceptedAndItsFirstReadSaysSo) {
+    // --max-clients 1 keeps the second connection in the listen backlog while it resets.
+    // Linux's accept() still returns it (BSD's fails with ECONNABORTED, UNP §16.6); its first
+    // read() fails with ECONNRESET: one line, and the third client is served.
+    for (std::string program : {PROG_echo_thrserv, PROG_chat_server}) {
+        const std::string name = std::filesystem::path(program).filename();
+        SCOPED_TRACE(name);
+        Process server(program, {"0", "--max-clients", "1"});
+        int port = start(server);
+        ASSERT_GT(port, 0);
+        Peer a = Peer::connect(port);
+        ASSERT_TRUE(a.fd);
+        ASSERT_TRUE(server.wait_for_line("client 1 connected from"));
+        EXPECT_EQ(server.read_err_line(),
+                  name +
+                      ": --max-clients 1 reached: new connections wait in the listen backlog "
+                      "until a client leaves (said once)");
+        Peer b = Peer::connect(port);  // the kernel completes its handshake: it is queued
+        ASSERT_TRUE(b.fd);
+        b.reset();
+        Peer c = Peer::connect(port);
+        ASSERT_TRUE(c.fd);
+        ASSERT_TRUE(c.send("[c] hi\n"));
+        a.fd.reset();  // a slot is free: b, then c are accepted
+        ASSERT_TRUE(server.wait_for_line("client 2 connected from"));
+        EXPECT_EQ(server.read_err_line(), name + ": client 2: read: Connection reset by peer");
+        EXPECT_EQ(c.line(), "[c] hi");
+        ASSERT_TRUE(server.wait_for_line("client 3 connected from"));
+        stop_and_check_clean(server);
+    }
+}
+
+// Reads what SERVER has printed so far: a full stdout pipe would block the server.
+void drain(Process& server) {
+    while (server.read_line(Deadline(0ms))) {
+    }
+}
+
+// How many times TEXT occurs in everything SERVER has printed so far.
+int count_in_log(Process& server, const std::string& text) {
+    drain(server);
+    int n = 0;
+    for (size_t at = 0; (at = server.out().find(text, at)) != std::string::npos; at += text.size())
+        ++n;
+    return n;
+}
+
+// How many more tasks (threads) this machine can start: pid_max and threads-max are
+// system-wide, and /proc/loadavg's fourth field ("1/96") counts the tasks that exist now.
+long task_room() {
+    auto number = [](const std::string& path) { return std::stol("0" + harness::read_file(path)); };
+    std::string loadavg = harness::read_file("/proc/loadavg");
+    long tasks = std::stol(loadavg.substr(loadavg.find('/') + 1));
+    return std::min(number("/proc/sys/kernel/pid_max"), number("/proc/sys/kernel/threads-max")) -
+           tasks;
+}
+
+TEST(Ch18Servers, TenThousandConcurrentClientsAThreadEach) {
+    // echo_thrserv: 10,000 clients held at once, one thread each, every echo byte-exact;
+    // chat_server: 10,000 in its list (20,000 threads), one line reaches all.  Threads are
+    // cheap in memory (8 MiB of *virtual* stack each, a few pages touched), but every one is
+    // a task: pid_max and threads-max bound them machine-wide.  ThreadSanitizer's runtime
+    // refuses a thread beyond about 8,100 live ones (measured: pthread_create fails with
+    // EAGAIN), so there 3,000 clients.
+    const int n = kSanitizer == "thread" ? 3000 : 10000;
+    if (!harness::raise_nofile(n + 200)) GTEST_SKIP() << "cannot raise RLIMIT_NOFILE here";
+    if (task_room() < 2 * n + 4000)
+        GTEST_SKIP() << "room for " << task_room() << " more tasks on this machine";
+    for (std::string program : {PROG_echo_thrserv, PROG_chat_server}) {
+        const bool chat = program == PROG_chat_server;
+        SCOPED_TRACE(program);
+        Process server(program, {"0"});
+        int port = start(server);
+        ASSERT_GT(port, 0);
+        auto threads = [&] { return harness::status_value(server.pid(), "Threads"); };
+        const long before = threads();
+        std::vector<common::Fd> fds;
+        for (int i = 0; i < n; ++i) {
+            fds.push_back(harness::connect_tcp("127.0.0.1", port));
+            ASSERT_TRUE(fds.back()) << "client " << i << ": " << strerror(errno);
+            if (!chat) {
+                ASSERT_TRUE(harness::send_all(fds.back().get(), crowd_message(i)));
+            }
+            if (i % 500 == 0) drain(server);
+        }
+        ASSERT_TRUE(
+            wait_until([&] { return count_in_log(server, "connected from") == n; }, Deadline(60s)))
+            << count_in_log(server, "connected from") << " connected";
+        EXPECT_TRUE(wait_until([&] { return threads() >= before + (chat ? 2 : 1) * n; }))
+            << threads() << " threads";
+        if (chat) {
+            ASSERT_TRUE(harness::send_all(fds[0].get(), "[0] hello all\n"));
+        }
+        for (int i = 0; i < n; ++i) {
+            const std::string want = chat ? "[0] hello all\n" : crowd_message(i);
+            ASSERT_EQ(harness::recv_exact(fds[i].get(), want.size(), Deadline(30s)), want)
+                << "client " << i;
+        }
+        fds.clear();
+        EXPECT_TRUE(
+            wait_until([&] { return count_in_log(server, "disconnected") == n; }, Deadline(60s)))
+            << count_in_log(server, "disconnected") << " disconnected";
+        EXPECT_TRUE(wait_until([&] { return threads() <= before + 1; }, Deadline(30s)))
+            << threads() << " threads, " << before << " before";
+        stop_and_check_clean(server);
+        EXPECT_EQ(server.err(), "");
+    }
+}
+
 TEST(Ch18Chat, BadUsageBadPortUnknownHostRefused) {
     struct Bad {
         const char* prog;
@@ -963,7 +1528,8 @@ TEST(Ch18Chat, BadUsageBadPortUnknownHostRefused) {
     harness::Listener reserved = harness::refused_port();
     ASSERT_GT(reserved.port, 0);
     const std::string refused = std::to_string(reserved.port);
-    const std::string server_usage = "usage: chat_server PORT [--max-line N] [--max-queue BYTES]\n";
+    const std::string server_usage =
+        "usage: chat_server PORT [--max-line N] [--max-queue BYTES] [--max-clients N]\n";
     std::vector<Bad> cases = {
         {PROG_chat_server, {}, 2, server_usage},
         {PROG_chat_server, {"0", "--max-line"}, 2, server_usage},
@@ -976,8 +1542,26 @@ TEST(Ch18Chat, BadUsageBadPortUnknownHostRefused) {
          {"0", "--max-queue", "10"},
          2,
          "chat_server: invalid --max-queue '10' (expected 1024 to 1073741824)\n"},
+        // A line and its '\n' must fit in a client's queue (else every client would be dropped
+        // on the first such line), whatever the order of the options.
+        {PROG_chat_server,
+         {"0", "--max-line", "2000", "--max-queue", "2000"},
+         2,
+         "chat_server: invalid --max-line '2000' (expected 1 to 1999: a line and its '\\n' must "
+         "fit in --max-queue 2000)\n"},
+        {PROG_chat_server,
+         {"0", "--max-queue", "1024", "--max-line", "4096"},
+         2,
+         "chat_server: invalid --max-line '4096' (expected 1 to 1023: a line and its '\\n' must "
+         "fit in --max-queue 1024)\n"},
+        {PROG_chat_server, {"0", "--max-clients", "0"}, 2, ""},
         {PROG_chat_server, {"70000"}, 2, ""},
-        {PROG_echo_thrserv, {}, 2, "usage: echo_thrserv PORT\n"},
+        {PROG_echo_thrserv, {}, 2, "usage: echo_thrserv PORT [--max-clients N]\n"},
+        {PROG_echo_thrserv,
+         {"0", "--max-clients"},
+         2,
+         "usage: echo_thrserv PORT [--max-clients N]\n"},
+        {PROG_echo_thrserv, {"0", "--max-clients", "0"}, 2, ""},
         {PROG_echo_thrserv, {"abc"}, 2, ""},
         {PROG_chat_client, {"127.0.0.1", "9190"}, 2, "usage: chat_client HOST PORT NAME\n"},
         {PROG_chat_client,
