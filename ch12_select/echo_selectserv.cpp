@@ -185,8 +185,9 @@ int main(int argc, char* argv[]) {
     // Non-blocking: accept_clients() takes every waiting connection until EAGAIN says the
     // backlog is empty; a blocking accept() would then stop the whole loop until the next
     // client comes.  (A connection reset before accept() is no reason on Linux: accept()
-    // returns it and its first recv() fails with ECONNRESET.  BSD drops it, so there select()
-    // can report a connection that accept() no longer finds: UNP §16.6.)
+    // returns it, and the first recv() fails with ECONNRESET, or the echo's send() if the
+    // client had sent bytes.  BSD drops it, so there select() can report a connection that
+    // accept() no longer finds: UNP §16.6.)
     if (fcntl(server.get(), F_SETFL, O_NONBLOCK) == -1) common::die("fcntl");
     listen_fd = max_fd = server.get();
     if (listen_fd >= FD_SETSIZE)

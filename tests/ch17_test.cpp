@@ -16,6 +16,10 @@
 //     descriptor limit of 64 with 100 clients the connected ones are served, the server uses
 //     no CPU while it waits (no busy loop), and the waiting ones are served when others leave;
 //     clients that reset mid-echo cost nothing;
+//   - every server, the lesson too: a connection reset in the backlog (Linux's accept()
+//     returns it) costs only itself; accept() failing with EPROTO costs nothing, with ENFILE
+//     pauses accepting for a second; 50 stalled half-messages and a trickling client hold up
+//     nobody; echo_EPLTserv at the descriptor limit waits without a busy loop;
 //   - peers we did not write (socat, ncat over IPv6) as clients of every server;
 //   - bad usage, a bad port, a port in use: one line and the right exit status.
 #include <dirent.h>
