@@ -25,10 +25,12 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -521,29 +523,43 @@ TEST_P(Ch17RealServer, ClientThatSendsEightMiBAndNeverReadsStallsNobody) {
         }
         return false;
     };
+    // How much of the flood the server has read: what the flooder's kernel put on the wire
+    // (sent by the program, less what its kernel has not sent yet, SIOCOUTQNSD) less what
+    // still waits in the server socket's receive queue (ss's Recv-Q).  The flooder's kernel
+    // may go on delivering for a while after the program stops (the server's window opens
+    // as its receive buffer autotunes): Recv-Q then grows, but what the server read does not.
+    auto server_read = [&] {
+        int unsent = 0;
+        if (ioctl(flooder.get(), SIOCOUTQNSD, &unsent) == -1) return -1L;
+        return static_cast<long>(sent) - unsent -
+               harness::tcp_recv_queue(port, local_port(flooder.get()));
+    };
     // Push until the flooder's bytes stop moving, and stay still while the others are served:
     // it sends nothing more (EAGAIN, or all 8 MiB are out: loopback buffers autotune to
-    // several MiB, tcp_rmem, and may take it all) and the server leaves what it has in its
-    // socket's receive queue, the same number of bytes round after round.
+    // several MiB, tcp_rmem, and may take it all) and the server reads no more of them, round
+    // after round, while bytes wait in its socket's receive queue.
     Deadline deadline(30s);
     int still_rounds = 0;
-    long queued = -1;
+    long read_by_server = -1;
     while (still_rounds < 20 && !deadline.expired()) {
         size_t before = sent;
         bool stuck = push() || sent == flood.size();
+        long r = server_read();
         long q = harness::tcp_recv_queue(port, local_port(flooder.get()));
-        still_rounds = stuck && sent == before && q > 0 && q == queued ? still_rounds + 1 : 0;
-        queued = q;
+        still_rounds =
+            stuck && sent == before && q > 0 && r == read_by_server ? still_rounds + 1 : 0;
+        read_by_server = r;
         round_trips(1);
         if (HasFatalFailure()) return;
     }
+    const long queued = harness::tcp_recv_queue(port, local_port(flooder.get()));
     EXPECT_EQ(still_rounds, 20) << "the flooder's bytes never stopped moving: " << sent << " sent, "
-                                << queued << " unread by the server";
+                                << read_by_server << " read by the server";
     round_trips(20);  // 200 more round trips while it is stuck
     if (HasFatalFailure()) return;
     // Backpressure, seen in the kernel: the server has stopped reading the flooder (bytes wait
-    // in its receive queue, still as many) instead of moving them into its own memory.
-    EXPECT_EQ(harness::tcp_recv_queue(port, local_port(flooder.get())), queued);
+    // in its receive queue) instead of moving them into its own memory.
+    EXPECT_EQ(server_read(), read_by_server);
     EXPECT_GT(queued, 0);
     EXPECT_LT(max_rtt_ms, harness::scaled(1000ms).count()) << "others were slowed down";
     long grown = harness::status_value(server.pid(), "VmHWM") - hwm_before;
