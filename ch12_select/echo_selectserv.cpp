@@ -17,7 +17,8 @@
 //     echo_selectserv: refused [::ffff:127.0.0.1]:40170: descriptor 1024 >= FD_SETSIZE (1024)
 // With no descriptor left (EMFILE) new clients wait in the listen backlog until one leaves:
 //     echo_selectserv: accept (new clients wait until one leaves): Too many open files
-// A client that resets its connection costs one line (echo_selectserv: client 3: recv: ...).
+// A client that resets its connection, even before it is accepted, costs one line
+// (echo_selectserv: client 3: recv: Connection reset by peer).
 // recv()/send() are read()/write() for sockets, minus a detour through the file layer (the
 // ch17 servers use them for that reason); here they keep bench/'s select-vs-epoll comparison
 // about select and epoll alone.
@@ -129,17 +130,22 @@ void accept_clients() {
         // SOCK_NONBLOCK: the same as fcntl(fd, F_SETFL, O_NONBLOCK) right after accept().
         int fd = accept4(listen_fd, sa, &addr_len, SOCK_NONBLOCK);
         if (fd == -1) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK) return;  // backlog empty
-            if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                // listen_fd would stay readable and select() would return at once, for ever:
-                // stop watching it until a client leaves (see drop()).
-                common::warn("accept (new clients wait until one leaves)");
-                FD_CLR(listen_fd, &read_set);
-                accepting = false;
-                return;
+            switch (common::accept_failure(errno)) {  // the one policy (DESIGN.md)
+                case common::AcceptFailure::kRetry:   // EINTR, or that connection died: next
+                    continue;
+                case common::AcceptFailure::kWouldBlock:  // the backlog is empty
+                    return;
+                case common::AcceptFailure::kExhausted:
+                    // EMFILE: the connection stays in the backlog, listen_fd stays readable and
+                    // select() would return at once, for ever: stop watching it until a client
+                    // leaves (drop()).
+                    common::warn("accept (new clients wait until one leaves)");
+                    FD_CLR(listen_fd, &read_set);
+                    accepting = false;
+                    return;
+                case common::AcceptFailure::kFatal:  // EBADF, EINVAL, ...: a bug
+                    common::die("accept");
             }
-            common::die("accept");
         }
         if (fd >= FD_SETSIZE) {  // FD_SET(fd) would write past the end of the fd_set
             common::note("refused %s: descriptor %d >= FD_SETSIZE (%d)",
@@ -176,8 +182,12 @@ int main(int argc, char* argv[]) {
     }
     if (!server) common::die("bind to port %s", argv[1]);
     if (listen(server.get(), SOMAXCONN) == -1) common::die("listen");
-    // Non-blocking: select() may report a connection that is reset before accept() runs, and
-    // a blocking accept() would then stop the whole loop until the next client comes.
+    // Non-blocking: accept_clients() takes every waiting connection until EAGAIN says the
+    // backlog is empty; a blocking accept() would then stop the whole loop until the next
+    // client comes.  (A connection reset before accept() is no reason on Linux: accept()
+    // returns it, and the first recv() fails with ECONNRESET, or the echo's send() if the
+    // client had sent bytes.  BSD drops it, so there select() can report a connection that
+    // accept() no longer finds: UNP §16.6.)
     if (fcntl(server.get(), F_SETFL, O_NONBLOCK) == -1) common::die("fcntl");
     listen_fd = max_fd = server.get();
     if (listen_fd >= FD_SETSIZE)

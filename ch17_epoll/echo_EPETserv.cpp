@@ -87,6 +87,19 @@ void resume_accepting() {
     accepting = true;
 }
 
+// At the descriptor limit retrying now would spin: stop watching until a descriptor is free.
+void pause_accepting() {
+    if (!limit_said)
+        common::note(
+            "accept: %s with %zu clients: new connections wait in the listen backlog until "
+            "a client leaves (said once)",
+            strerror(errno), clients);
+    limit_said = true;
+    if (epoll_ctl(epfd, EPOLL_CTL_DEL, listen_fd, nullptr) == -1) common::die("epoll_ctl DEL");
+    accepting = false;
+    paused_at = now();
+}
+
 void close_client(int fd) {
     close(fd);  // also removes fd from the epoll instance
     std::string().swap(pending[fd]);
@@ -100,24 +113,16 @@ void accept_clients() {
         int fd =
             accept4(listen_fd, nullptr, nullptr, (blocking ? 0 : SOCK_NONBLOCK) | SOCK_CLOEXEC);
         if (fd == -1) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                // Retrying now would spin: stop watching until a descriptor is free.
-                if (!limit_said)
-                    common::note(
-                        "accept: %s with %zu clients: new connections wait in the "
-                        "listen backlog until a client leaves (said once)",
-                        strerror(errno), clients);
-                limit_said = true;
-                if (epoll_ctl(epfd, EPOLL_CTL_DEL, listen_fd, nullptr) == -1)
-                    common::die("epoll_ctl DEL");
-                accepting = false;
-                paused_at = now();
-                return;
+            switch (common::accept_failure(errno)) {  // the one policy (DESIGN.md)
+                case common::AcceptFailure::kRetry:   // EINTR, or that connection died: next
+                    continue;
+                case common::AcceptFailure::kWouldBlock:  // the backlog is empty
+                    return;
+                case common::AcceptFailure::kExhausted:
+                    return pause_accepting();
+                case common::AcceptFailure::kFatal:  // EBADF, EINVAL, ...: a bug
+                    common::die("accept");
             }
-            if (errno == EBADF || errno == EINVAL || errno == ENOTSOCK || errno == EFAULT)
-                common::die("accept");
-            continue;  // EINTR, ECONNABORTED, a network error of that one connection: next
         }
         epoll_event ev{.events = kReading | EPOLLET, .data = {.fd = fd}};
         if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {

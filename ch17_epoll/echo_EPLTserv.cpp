@@ -15,7 +15,10 @@
 // echo_EPETserv (edge-triggered) prints one `return epoll_wait` for the same message.
 // This is the lesson, kept small: client sockets block and each echo is written with
 // write_all(), so a client that sends but never reads would stall everyone.  echo_epollserv
-// is the same idea built as a real server (shared buffer, backpressure, EMFILE handled).
+// is the same idea built as a real server (shared buffer, backpressure, 10,000 clients).
+// accept() follows the one policy (DESIGN.md); out of descriptors, new clients wait in the
+// backlog until one leaves (a line each time it pauses):
+//     echo_EPLTserv: accept (new clients wait until one leaves): Too many open files
 #include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -34,6 +37,18 @@ namespace {
 
 constexpr size_t kBufSize = 4;  // tiny on purpose: a 40-byte message takes ten reads
 constexpr int kMaxEvents = 50;
+bool accepting = true;
+
+// Out of descriptors (EMFILE) the connection stays in the backlog and the listening socket
+// stays readable: level-triggered epoll would report it again at once, for ever, a busy loop.
+// So it leaves the interest list until a client leaves (or a second passes: ENFILE is the
+// whole system's, and no client of ours may ever leave).
+void watch_listener(int epfd, int listen_fd, bool on) {
+    epoll_event ev{.events = EPOLLIN, .data = {.fd = listen_fd}};  // EPOLLIN alone: level
+    if (epoll_ctl(epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, listen_fd, &ev) == -1)
+        common::die("epoll_ctl");
+    accepting = on;
+}
 
 }  // namespace
 
@@ -58,15 +73,16 @@ int main(int argc, char* argv[]) {
 
     common::Fd epoll(epoll_create1(EPOLL_CLOEXEC));
     if (!epoll) common::die("epoll_create1");
-    epoll_event ev{.events = EPOLLIN, .data = {.fd = listen_fd}};  // EPOLLIN alone: level
-    if (epoll_ctl(epoll.get(), EPOLL_CTL_ADD, listen_fd, &ev) == -1) common::die("epoll_ctl");
+    int epfd = epoll.get();
+    watch_listener(epfd, listen_fd, true);
     common::print_ready("listening on", listen_fd);
 
     epoll_event events[kMaxEvents];
     for (;;) {
-        int n = epoll_wait(epoll.get(), events, kMaxEvents, -1);
+        int n = epoll_wait(epfd, events, kMaxEvents, accepting ? -1 : 1000);
         if (n == -1 && errno == EINTR) continue;
         if (n == -1) common::die("epoll_wait");
+        if (n == 0) watch_listener(epfd, listen_fd, true);  // paused for a second: try again
         puts("return epoll_wait");
         fflush(stdout);
         for (int i = 0; i < n; ++i) {
@@ -74,14 +90,20 @@ int main(int argc, char* argv[]) {
             if (fd == listen_fd) {
                 int client = accept(listen_fd, nullptr, nullptr);
                 if (client == -1) {
-                    if (errno == EINTR || errno == ECONNABORTED) continue;
-                    // EMFILE: the connection stays waiting and the socket stays readable, so
-                    // level-triggered epoll would report it forever: a busy loop.  This small
-                    // server stops instead; echo_epollserv pauses accepting.
-                    common::die("accept");
+                    switch (common::accept_failure(errno)) {  // the one policy (DESIGN.md)
+                        case common::AcceptFailure::kRetry:   // EINTR, or that connection died
+                        case common::AcceptFailure::kWouldBlock:
+                            continue;
+                        case common::AcceptFailure::kExhausted:  // EMFILE: see watch_listener
+                            common::warn("accept (new clients wait until one leaves)");
+                            watch_listener(epfd, listen_fd, false);
+                            continue;
+                        case common::AcceptFailure::kFatal:  // EBADF, EINVAL, ...: a bug
+                            common::die("accept");
+                    }
                 }
                 epoll_event cev{.events = EPOLLIN, .data = {.fd = client}};
-                if (epoll_ctl(epoll.get(), EPOLL_CTL_ADD, client, &cev) == -1) {
+                if (epoll_ctl(epfd, EPOLL_CTL_ADD, client, &cev) == -1) {
                     common::warn("epoll_ctl");
                     close(client);
                     continue;
@@ -97,6 +119,7 @@ int main(int argc, char* argv[]) {
             close(fd);  // end of stream, a reset, or a failed write: epoll forgets fd too
             printf("closed client: %d\n", fd);
             fflush(stdout);
+            if (!accepting) watch_listener(epfd, listen_fd, true);  // a descriptor is free
         }
     }
 }

@@ -72,6 +72,21 @@ void resume_accepting() {
     accepting = true;
 }
 
+// At the descriptor limit (EMFILE, ...) the connection stays in the backlog and the listening
+// socket stays readable: retrying now would spin.  Stop watching it until a descriptor is free
+// (close_client() calls resume_accepting()).
+void pause_accepting() {
+    if (!limit_said)
+        common::note(
+            "accept: %s with %zu clients: new connections wait in the listen backlog until "
+            "a client leaves (said once)",
+            strerror(errno), clients);
+    limit_said = true;
+    if (epoll_ctl(epfd, EPOLL_CTL_DEL, listen_fd, nullptr) == -1) common::die("epoll_ctl DEL");
+    accepting = false;
+    paused_at = now();
+}
+
 void close_client(int fd) {
     close(fd);  // also removes fd from the epoll instance
     std::string().swap(pending[fd]);
@@ -89,25 +104,16 @@ void accept_clients() {
     for (;;) {
         int fd = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd == -1) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                // The connection stays in the backlog and the listening socket stays readable:
-                // retrying now would spin.  Stop watching it until a descriptor is free.
-                if (!limit_said)
-                    common::note(
-                        "accept: %s with %zu clients: new connections wait in the "
-                        "listen backlog until a client leaves (said once)",
-                        strerror(errno), clients);
-                limit_said = true;
-                if (epoll_ctl(epfd, EPOLL_CTL_DEL, listen_fd, nullptr) == -1)
-                    common::die("epoll_ctl DEL");
-                accepting = false;
-                paused_at = now();
-                return;
+            switch (common::accept_failure(errno)) {  // the one policy (DESIGN.md)
+                case common::AcceptFailure::kRetry:   // EINTR, or that connection died: next
+                    continue;
+                case common::AcceptFailure::kWouldBlock:  // the backlog is empty
+                    return;
+                case common::AcceptFailure::kExhausted:
+                    return pause_accepting();
+                case common::AcceptFailure::kFatal:  // EBADF, EINVAL, ...: a bug
+                    common::die("accept");
             }
-            if (errno == EBADF || errno == EINVAL || errno == ENOTSOCK || errno == EFAULT)
-                common::die("accept");
-            continue;  // EINTR, ECONNABORTED, a network error of that one connection: next
         }
         epoll_event ev{.events = EPOLLIN, .data = {.fd = fd}};
         if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {

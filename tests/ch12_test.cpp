@@ -11,8 +11,11 @@
 // clients' round trips stay fast and the server's memory stays bounded; strace shows the
 // stuck client in the write set and out of the read set; a descriptor >= FD_SETSIZE is
 // refused with one log line and the server goes on; out of descriptors (EMFILE) the server
-// does not spin and accepts waiting clients when others leave; resets cost one log line; socat
-// (a peer we did not write) gets 1 MiB echoed byte-exact; bad usage and bad ports exit 2.
+// does not spin and accepts waiting clients when others leave; resets cost one log line, also
+// a reset in the backlog, which Linux's accept() returns; accept() failing with EPROTO costs
+// nothing and with ENFILE pauses accepting for a second; 50 stalled half-messages and a
+// trickling client hold up nobody; socat (a peer we did not write) gets 1 MiB echoed
+// byte-exact; bad usage and bad ports exit 2.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -48,6 +51,7 @@ using harness::Deadline;
 using harness::local_address;
 using harness::local_port;
 using harness::Process;
+using harness::wait_until;
 
 // The soft RLIMIT_NOFILE of a running process, from /proc/PID/limits.
 long open_files_limit(pid_t pid) {
@@ -556,6 +560,156 @@ TEST(Ch12SelectServ, ResetClientsCostOneLineEachAndOthersAreUndisturbed) {
         ++warnings;
     }
     EXPECT_EQ(warnings, 10) << server.err();
+}
+
+// Linux, not BSD (UNP §16.6): a connection reset while it waits in the backlog is still
+// returned by accept().  With nothing received its first recv() fails with ECONNRESET; bytes
+// that came before the RST are still read, and the echo's send() gets the ECONNRESET.  The
+// server is stopped (SIGSTOP) so that both clients connect and reset before it accepts.
+TEST(Ch12SelectServ, ConnectionResetBeforeAcceptIsAcceptedAndTheResetReportedOnce) {
+    Process server = start_server();
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    server.signal(SIGSTOP);
+    ASSERT_TRUE(wait_until([&] {
+        auto st = harness::proc_stat(server.pid());
+        return st && st->state == 'T';
+    }));
+    std::vector<std::string> addresses;
+    for (std::string data : {"", "echo me"}) {
+        common::Fd doomed = harness::connect_tcp("127.0.0.1", port);  // the kernel completes it
+        ASSERT_TRUE(doomed) << strerror(errno);
+        addresses.push_back(local_address(doomed.get()));
+        ASSERT_TRUE(harness::send_all(doomed.get(), data));
+        linger abort{.l_onoff = 1, .l_linger = 0};  // close() sends RST
+        ASSERT_EQ(setsockopt(doomed.get(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort), 0);
+        // On loopback the RST is processed before close() returns: reset in the backlog.
+    }
+    server.signal(SIGCONT);
+
+    EXPECT_EQ(server.read_line(), "client 1 connected from " + addresses[0]);
+    EXPECT_EQ(server.read_line(), "client 2 connected from " + addresses[1]);
+    EXPECT_EQ(server.read_err_line(), "echo_selectserv: client 1: recv: Connection reset by peer");
+    EXPECT_EQ(server.read_err_line(), "echo_selectserv: client 2: send: Connection reset by peer");
+    EXPECT_EQ(server.read_line(), "client 1 disconnected");
+    EXPECT_EQ(server.read_line(), "client 2 disconnected");
+    common::Fd next = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(next) << strerror(errno);
+    ASSERT_TRUE(harness::send_all(next.get(), "next"));
+    EXPECT_EQ(harness::recv_exact(next.get(), 4), "next");
+    EXPECT_TRUE(server.running());
+}
+
+// The server under strace, which makes its first accept4() fail with INJECT's error (the
+// syscall does not run, so the connection stays in the backlog).
+Process traced_server(const std::string& inject) {
+    return Process(
+        "strace",
+        {"-qq", "-e", "trace=accept4", "-e", "inject=accept4:" + inject, PROG_echo_selectserv, "0"},
+        harness::traced());
+}
+
+// Waits for strace's line about the injected error.
+bool injected(Process& server, const std::string& error) {
+    while (auto line = server.read_err_line(Deadline(20s)))
+        if (line->find("= -1 " + error) != std::string::npos && line->ends_with("(INJECTED)"))
+            return true;
+    return false;
+}
+
+// accept() failing for a connection that died in the backlog (EPROTO: accept(2) says retry)
+// costs nothing: the server accepts again.
+TEST(Ch12SelectServ, AcceptFailingForAConnectionThatDiedInTheBacklogCostsNothing) {
+    SOCKLAB_REQUIRE_TOOL("strace");
+    Process server = traced_server("error=EPROTO:when=1");
+    int port = server.wait_ready(Deadline(20s));
+    ASSERT_GT(port, 0);
+    common::Fd fd = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(fd) << strerror(errno);
+    ASSERT_TRUE(harness::send_all(fd.get(), "after EPROTO"));
+    EXPECT_EQ(harness::recv_exact(fd.get(), 12, Deadline(20s)), "after EPROTO") << server.err();
+    EXPECT_TRUE(injected(server, "EPROTO")) << server.err();
+    EXPECT_TRUE(server.running());
+}
+
+// ENFILE with no client of its own that could leave: the server stops accepting (no retry
+// loop) and looks again a second later by itself.
+TEST(Ch12SelectServ, OutOfFilesWithNoClientToWaitForTriesAgainASecondLater) {
+    SOCKLAB_REQUIRE_TOOL("strace");
+    Process server = traced_server("error=ENFILE:when=1");
+    int port = server.wait_ready(Deadline(20s));
+    ASSERT_GT(port, 0);
+    auto start = harness::Clock::now();
+    common::Fd fd = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(fd) << strerror(errno);
+    ASSERT_TRUE(harness::send_all(fd.get(), "after ENFILE"));
+    EXPECT_EQ(harness::recv_exact(fd.get(), 12, Deadline(20s)), "after ENFILE") << server.err();
+    EXPECT_GE(harness::Clock::now() - start, 900ms) << "it did not pause: a retry loop?";
+    EXPECT_TRUE(injected(server, "ENFILE")) << server.err();
+    EXPECT_NE(server.err().find("echo_selectserv: accept (new clients wait until one leaves): "
+                                "Too many open files in system"),
+              std::string::npos)
+        << server.err();
+    EXPECT_TRUE(server.running());
+}
+
+// ---- echo_selectserv: slow clients -------------------------------------------------------
+
+// 50 clients send half a message and stall (they stay connected and send nothing more).  An
+// echo server returns the bytes as they come; what matters is that none of them holds the
+// loop: a client that comes afterwards is served at once, and a stalled one can finish.
+TEST(Ch12SelectServ, FiftyClientsStalledMidMessageHoldUpNobody) {
+    Process server = start_server();
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    std::vector<common::Fd> stalled;
+    for (int i = 0; i < 50; ++i) {
+        stalled.push_back(harness::connect_tcp("127.0.0.1", port));
+        ASSERT_TRUE(stalled.back()) << strerror(errno);
+        std::string half = "half a message from client " + std::to_string(i);
+        ASSERT_TRUE(harness::send_all(stalled.back().get(), half));
+        ASSERT_EQ(harness::recv_exact(stalled.back().get(), half.size()), half);
+    }
+    common::Fd fresh = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(fresh) << strerror(errno);
+    for (int trip = 0; trip < 20; ++trip) {
+        std::string msg = "trip " + std::to_string(trip) + "\n";
+        auto t0 = harness::Clock::now();
+        ASSERT_TRUE(harness::send_all(fresh.get(), msg));
+        ASSERT_EQ(harness::recv_exact(fresh.get(), msg.size(), Deadline(5s)), msg);
+        EXPECT_LT(harness::Clock::now() - t0, harness::scaled(500ms)) << "trip " << trip;
+    }
+    ASSERT_TRUE(harness::send_all(stalled[7].get(), " ends\n"));
+    EXPECT_EQ(harness::recv_exact(stalled[7].get(), 6), " ends\n");
+    EXPECT_TRUE(server.wait_for_line("client 51 connected"));
+    EXPECT_EQ(server.out().find("disconnected"), std::string::npos) << "a stalled client dropped";
+    EXPECT_TRUE(server.running());
+}
+
+// A client that sends one byte every 200 ms (the client's pace is the point here, so the test
+// sleeps between bytes): each byte is echoed as it comes, and meanwhile another client's round
+// trips stay fast.  A server that waited for the whole message would hold everyone for 1.6 s.
+TEST(Ch12SelectServ, TricklingClientHoldsUpNobody) {
+    Process server = start_server();
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    common::Fd trickler = harness::connect_tcp("127.0.0.1", port);
+    common::Fd other = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(trickler && other) << strerror(errno);
+    const std::string slow = "trickle\n";
+    auto slowest = harness::Clock::duration::zero();
+    for (size_t k = 0; k < slow.size(); ++k) {
+        ASSERT_TRUE(harness::send_all(trickler.get(), slow.substr(k, 1)));
+        ASSERT_EQ(harness::recv_exact(trickler.get(), 1), slow.substr(k, 1)) << "byte " << k;
+        auto t0 = harness::Clock::now();
+        ASSERT_TRUE(harness::send_all(other.get(), "ping\n"));
+        ASSERT_EQ(harness::recv_exact(other.get(), 5, Deadline(5s)), "ping\n");
+        slowest = std::max(slowest, harness::Clock::now() - t0);
+        std::this_thread::sleep_for(200ms);  // the trickle's pace
+    }
+    EXPECT_LT(slowest, harness::scaled(500ms)) << "a round trip waited for the trickler";
+    EXPECT_TRUE(server.running());
+    EXPECT_EQ(server.err(), "");
 }
 
 TEST(Ch12SelectServ, SocatClientGetsOneMiBEchoedByteExact) {

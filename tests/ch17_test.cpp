@@ -16,15 +16,21 @@
 //     descriptor limit of 64 with 100 clients the connected ones are served, the server uses
 //     no CPU while it waits (no busy loop), and the waiting ones are served when others leave;
 //     clients that reset mid-echo cost nothing;
+//   - every server, the lesson too: a connection reset in the backlog (Linux's accept()
+//     returns it) costs only itself; accept() failing with EPROTO costs nothing, with ENFILE
+//     pauses accepting for a second; 50 stalled half-messages and a trickling client hold up
+//     nobody; echo_EPLTserv at the descriptor limit waits without a busy loop;
 //   - peers we did not write (socat, ncat over IPv6) as clients of every server;
 //   - bad usage, a bad port, a port in use: one line and the right exit status.
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -208,6 +214,14 @@ std::vector<std::string> args_for(const Server& s) {
 class Ch17RealServer : public ::testing::TestWithParam<Server> {};
 
 INSTANTIATE_TEST_SUITE_P(, Ch17RealServer, ::testing::Values(kEpoll, kEdgeReal),
+                         [](const auto& p) { return p.param.name; });
+
+// The abuse that every server of the chapter survives, the level-triggered lesson included.
+const Server kLevelLesson{"echo_EPLTserv", PROG_echo_EPLTserv, {}};
+
+class Ch17EveryServer : public ::testing::TestWithParam<Server> {};
+
+INSTANTIATE_TEST_SUITE_P(, Ch17EveryServer, ::testing::Values(kEpoll, kEdgeReal, kLevelLesson),
                          [](const auto& p) { return p.param.name; });
 
 // Reads the lesson server's lines up to the next "connected client: FD"; returns how many
@@ -509,29 +523,43 @@ TEST_P(Ch17RealServer, ClientThatSendsEightMiBAndNeverReadsStallsNobody) {
         }
         return false;
     };
+    // How much of the flood the server has read: what the flooder's kernel put on the wire
+    // (sent by the program, less what its kernel has not sent yet, SIOCOUTQNSD) less what
+    // still waits in the server socket's receive queue (ss's Recv-Q).  The flooder's kernel
+    // may go on delivering for a while after the program stops (the server's window opens
+    // as its receive buffer autotunes): Recv-Q then grows, but what the server read does not.
+    auto server_read = [&] {
+        int unsent = 0;
+        if (ioctl(flooder.get(), SIOCOUTQNSD, &unsent) == -1) return -1L;
+        return static_cast<long>(sent) - unsent -
+               harness::tcp_recv_queue(port, local_port(flooder.get()));
+    };
     // Push until the flooder's bytes stop moving, and stay still while the others are served:
     // it sends nothing more (EAGAIN, or all 8 MiB are out: loopback buffers autotune to
-    // several MiB, tcp_rmem, and may take it all) and the server leaves what it has in its
-    // socket's receive queue, the same number of bytes round after round.
+    // several MiB, tcp_rmem, and may take it all) and the server reads no more of them, round
+    // after round, while bytes wait in its socket's receive queue.
     Deadline deadline(30s);
     int still_rounds = 0;
-    long queued = -1;
+    long read_by_server = -1;
     while (still_rounds < 20 && !deadline.expired()) {
         size_t before = sent;
         bool stuck = push() || sent == flood.size();
+        long r = server_read();
         long q = harness::tcp_recv_queue(port, local_port(flooder.get()));
-        still_rounds = stuck && sent == before && q > 0 && q == queued ? still_rounds + 1 : 0;
-        queued = q;
+        still_rounds =
+            stuck && sent == before && q > 0 && r == read_by_server ? still_rounds + 1 : 0;
+        read_by_server = r;
         round_trips(1);
         if (HasFatalFailure()) return;
     }
+    const long queued = harness::tcp_recv_queue(port, local_port(flooder.get()));
     EXPECT_EQ(still_rounds, 20) << "the flooder's bytes never stopped moving: " << sent << " sent, "
-                                << queued << " unread by the server";
+                                << read_by_server << " read by the server";
     round_trips(20);  // 200 more round trips while it is stuck
     if (HasFatalFailure()) return;
     // Backpressure, seen in the kernel: the server has stopped reading the flooder (bytes wait
-    // in its receive queue, still as many) instead of moving them into its own memory.
-    EXPECT_EQ(harness::tcp_recv_queue(port, local_port(flooder.get())), queued);
+    // in its receive queue) instead of moving them into its own memory.
+    EXPECT_EQ(server_read(), read_by_server);
     EXPECT_GT(queued, 0);
     EXPECT_LT(max_rtt_ms, harness::scaled(1000ms).count()) << "others were slowed down";
     long grown = harness::status_value(server.pid(), "VmHWM") - hwm_before;
@@ -641,6 +669,185 @@ TEST_P(Ch17RealServer, AtTheDescriptorLimitServesWhomItCanWithoutBusyLoop) {
     for (size_t at = 0; (at = err.find("Too many open files", at)) != std::string::npos; ++at)
         ++said;
     EXPECT_EQ(said, 1u) << "the limit should be reported once:\n" << err;
+}
+
+// The lesson server at the limit: echo_EPLTserv takes its listening socket out of the
+// interest list (level-triggered epoll would report it for ever) until a client leaves.
+TEST(Ch17Lesson, LevelTriggeredServerAtTheDescriptorLimitWaitsWithoutBusyLoop) {
+    SOCKLAB_REQUIRE_TOOL("prlimit");
+    Process server("prlimit", {"--nofile=16:16", "--", PROG_echo_EPLTserv, "0"});
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    // 0-2, the listening socket and the epoll instance leave 11 descriptors for clients.
+    constexpr int kClients = 20;
+    const int fit = 16 - open_fds(server.pid());
+    ASSERT_GT(fit, 5);
+    std::vector<common::Fd> clients;
+    for (int i = 0; i < kClients; ++i) {
+        clients.push_back(harness::connect_tcp("127.0.0.1", port));
+        ASSERT_TRUE(clients.back()) << strerror(errno);
+        ASSERT_TRUE(harness::send_all(clients.back().get(), message(i, 0, 8)));
+    }
+    EXPECT_EQ(server.read_err_line(),
+              "echo_EPLTserv: accept (new clients wait until one leaves): Too many open files");
+    for (int i = 0; i < fit; ++i)
+        EXPECT_EQ(harness::recv_exact(clients[i].get(), 8), message(i, 0, 8)) << "client " << i;
+
+    // Nothing to do but wait: no CPU burnt (the one-second look again costs nothing), and
+    // the clients beyond the limit still wait in the backlog.
+    long ticks_before = cpu_ticks(server.pid());
+    pollfd waiting{clients[fit].get(), POLLIN, 0};
+    EXPECT_EQ(poll(&waiting, 1, 2000), 0) << "a client beyond the limit was served";
+    long ticks = cpu_ticks(server.pid()) - ticks_before;
+    EXPECT_LE(ticks, 10) << "the server used " << ticks * 1000 / sysconf(_SC_CLK_TCK)
+                         << " ms of CPU in 2 s while it could not accept: a busy loop";
+
+    // Clients leave, a few at a time: every waiting one is served in turn.
+    for (int next = fit; next < kClients; next += 3) {
+        for (int i = next - fit; i < next - fit + 3 && i < kClients; ++i)
+            clients[i].reset();
+        for (int i = next; i < next + 3 && i < kClients; ++i)
+            EXPECT_EQ(harness::recv_exact(clients[i].get(), 8), message(i, 0, 8))
+                << "client " << i << " was not served after others left";
+    }
+    EXPECT_TRUE(server.running()) << server.err();
+}
+
+// ---- Every server, the lesson too: failed connections, stalled and trickling clients ------
+
+// Linux returns a connection that was reset in the backlog from accept() (BSD: ECONNABORTED,
+// UNP §16.6); its first recv() (or, if it sent bytes first, the echo's send()) fails with
+// ECONNRESET.  The server is stopped (SIGSTOP) while two clients connect and reset.
+TEST_P(Ch17EveryServer, ConnectionResetInTheBacklogCostsThatConnectionOnly) {
+    Process server(GetParam().program, args_for(GetParam()));
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    const int base = open_fds(server.pid());
+    server.signal(SIGSTOP);
+    ASSERT_TRUE(wait_until([&] {
+        auto st = harness::proc_stat(server.pid());
+        return st && st->state == 'T';
+    }));
+    for (std::string data : {"", "echo me"}) {
+        common::Fd doomed = harness::connect_tcp("127.0.0.1", port);  // the kernel completes it
+        ASSERT_TRUE(doomed) << strerror(errno);
+        ASSERT_TRUE(harness::send_all(doomed.get(), data));
+        linger reset{.l_onoff = 1, .l_linger = 0};  // close() sends RST
+        ASSERT_EQ(setsockopt(doomed.get(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset), 0);
+    }
+    server.signal(SIGCONT);
+    common::Fd next = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(next) << strerror(errno);
+    ASSERT_TRUE(harness::send_all(next.get(), "next"));
+    EXPECT_EQ(harness::recv_exact(next.get(), 4), "next");
+    EXPECT_TRUE(wait_until([&] { return open_fds(server.pid()) == base + 1; }))
+        << open_fds(server.pid()) << " descriptors open, " << base << " + 1 expected";
+    EXPECT_TRUE(server.running()) << server.err();
+}
+
+// The server under strace, which makes one accept() fail: INJECT is strace's
+// "error=E...:when=1" (the syscall does not run, so the connection stays in the backlog).
+Process traced_server(const Server& s, const std::string& inject) {
+    std::vector<std::string> args{
+        "-qq", "-e", "trace=accept,accept4", "-e", "inject=accept,accept4:" + inject, s.program};
+    for (const auto& a : args_for(s))
+        args.push_back(a);
+    return Process("strace", args, harness::traced());
+}
+
+// Waits for strace's line about the injected error.
+bool injected(Process& server, const std::string& error) {
+    while (auto line = server.read_err_line(Deadline(20s)))
+        if (line->find("= -1 " + error) != std::string::npos && line->ends_with("(INJECTED)"))
+            return true;
+    return false;
+}
+
+// EPROTO (accept(2): a network error of that one connection, "retry"): accept again.
+TEST_P(Ch17EveryServer, AcceptFailingForAConnectionThatDiedInTheBacklogCostsNothing) {
+    SOCKLAB_REQUIRE_TOOL("strace");
+    Process server = traced_server(GetParam(), "error=EPROTO:when=1");
+    int port = server.wait_ready(Deadline(20s));
+    ASSERT_GT(port, 0);
+    common::Fd fd = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(fd) << strerror(errno);
+    ASSERT_TRUE(harness::send_all(fd.get(), "after EPROTO"));
+    EXPECT_EQ(harness::recv_exact(fd.get(), 12, Deadline(20s)), "after EPROTO") << server.err();
+    EXPECT_TRUE(injected(server, "EPROTO")) << server.err();
+    EXPECT_TRUE(server.running()) << server.err();
+}
+
+// ENFILE with no client of its own that could leave: the server stops accepting (no retry
+// loop) and looks again a second later by itself.
+TEST_P(Ch17EveryServer, OutOfFilesWithNoClientToWaitForTriesAgainASecondLater) {
+    SOCKLAB_REQUIRE_TOOL("strace");
+    Process server = traced_server(GetParam(), "error=ENFILE:when=1");
+    int port = server.wait_ready(Deadline(20s));
+    ASSERT_GT(port, 0);
+    auto start = harness::Clock::now();
+    common::Fd fd = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(fd) << strerror(errno);
+    ASSERT_TRUE(harness::send_all(fd.get(), "after ENFILE"));
+    EXPECT_EQ(harness::recv_exact(fd.get(), 12, Deadline(20s)), "after ENFILE") << server.err();
+    EXPECT_GE(harness::Clock::now() - start, 900ms) << "it did not pause: a retry loop?";
+    EXPECT_TRUE(injected(server, "ENFILE")) << server.err();
+    EXPECT_TRUE(server.running()) << server.err();
+}
+
+// 50 clients send half a message and stall, connected.  An echo server returns the bytes as
+// they come; what matters is that none of them holds the loop: a client that comes afterwards
+// is served at once, and a stalled one can still finish its message.
+TEST_P(Ch17EveryServer, FiftyClientsStalledMidMessageHoldUpNobody) {
+    Process server(GetParam().program, args_for(GetParam()));
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    const int base = open_fds(server.pid());
+    std::vector<common::Fd> stalled;
+    for (int i = 0; i < 50; ++i) {
+        stalled.push_back(harness::connect_tcp("127.0.0.1", port));
+        ASSERT_TRUE(stalled.back()) << strerror(errno);
+        std::string half = "half a message from client " + std::to_string(i);
+        ASSERT_TRUE(harness::send_all(stalled.back().get(), half));
+        ASSERT_EQ(harness::recv_exact(stalled.back().get(), half.size()), half);
+    }
+    common::Fd fresh = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(fresh) << strerror(errno);
+    for (int trip = 0; trip < 20; ++trip) {
+        std::string msg = "trip " + std::to_string(trip) + "\n";
+        auto t0 = harness::Clock::now();
+        ASSERT_TRUE(harness::send_all(fresh.get(), msg));
+        ASSERT_EQ(harness::recv_exact(fresh.get(), msg.size(), Deadline(5s)), msg);
+        EXPECT_LT(harness::Clock::now() - t0, harness::scaled(500ms)) << "trip " << trip;
+    }
+    ASSERT_TRUE(harness::send_all(stalled[7].get(), " ends\n"));
+    EXPECT_EQ(harness::recv_exact(stalled[7].get(), 6), " ends\n");
+    EXPECT_EQ(open_fds(server.pid()), base + 51) << "a stalled client was dropped";
+    EXPECT_TRUE(server.running()) << server.err();
+}
+
+// A client that sends one byte every 200 ms (its pace is the point, so the test sleeps between
+// bytes): each byte is echoed as it comes, and meanwhile another client's round trips stay
+// fast.  A server that waited for the whole message would hold everyone for 1.6 s.
+TEST_P(Ch17EveryServer, TricklingClientHoldsUpNobody) {
+    Process server(GetParam().program, args_for(GetParam()));
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    common::Fd trickler = harness::connect_tcp("127.0.0.1", port);
+    common::Fd other = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(trickler && other) << strerror(errno);
+    const std::string slow = "trickle\n";
+    auto slowest = harness::Clock::duration::zero();
+    for (size_t k = 0; k < slow.size(); ++k) {
+        ASSERT_TRUE(harness::send_all(trickler.get(), slow.substr(k, 1)));
+        ASSERT_EQ(harness::recv_exact(trickler.get(), 1), slow.substr(k, 1)) << "byte " << k;
+        auto t0 = harness::Clock::now();
+        ASSERT_TRUE(harness::send_all(other.get(), "ping\n"));
+        ASSERT_EQ(harness::recv_exact(other.get(), 5, Deadline(5s)), "ping\n");
+        slowest = std::max(slowest, harness::Clock::now() - t0);
+        std::this_thread::sleep_for(200ms);  // the trickle's pace
+    }
+    EXPECT_LT(slowest, harness::scaled(500ms)) << "a round trip waited for the trickler";
+    EXPECT_TRUE(server.running()) << server.err();
 }
 
 // ---- Peers we did not write ------------------------------------------------------------------
