@@ -119,11 +119,12 @@ int main(int argc, char* argv[]) {
                     if (err != EINTR) common::warn("accept");
                     continue;
                 case common::AcceptFailure::kExhausted:
-                    // No descriptor (EMFILE, ENFILE) or memory for the new socket; the client
-                    // stays in the backlog.  An iterative server holds no client here, so none
-                    // can leave to free one: say so once, then try again after a pause that
-                    // doubles up to 1 s.  (Waiting on listen_fd would return at once: the
-                    // connection is still there.  Retrying at once would spin.)
+                    // No descriptor (EMFILE, ENFILE) or no memory (ENOBUFS, ENOMEM) for the new
+                    // socket; the client stays in the backlog.  An iterative server holds no
+                    // client here, so none can leave to free one: the shortage comes from
+                    // outside.  Say so once, then try again after a pause that doubles up to
+                    // 1 s.  (Waiting on listen_fd would return at once: the connection is still
+                    // there.  Retrying at once would spin; exiting would stop the service.)
                     if (pause_ms == 0)
                         common::note("accept: %s: pausing (up to 1 s) until it succeeds",
                                      strerror(err));
