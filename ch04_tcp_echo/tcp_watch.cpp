@@ -26,9 +26,9 @@
 // Flags in tcpdump's notation: S SYN, F FIN, R RST, P PSH, "." ACK.  seq/ack count bytes from
 // each side's initial sequence number (ISN): the SYN uses up one, so data starts at seq 1.
 // win is the raw window field; after the handshake it is scaled by 2^wscale (64 × 1024 here).
-// Times are the kernel's: when the frame reached the packet socket (SO_TIMESTAMPNS), in seconds
-// since the first line, not when tcp_watch got round to reading it.  At exit (also on Ctrl-C)
-// stderr counts what could not be shown as it was: frames longer than the buffer (BIG TCP;
+// Times are the kernel's receive timestamps (SO_TIMESTAMPNS), in seconds since the first
+// segment shown, not the moments tcp_watch got round to reading the frames.  At exit (also on
+// Ctrl-C) stderr counts what could not be shown as it was: frames longer than the buffer (BIG TCP;
 // shown from their headers), IP frames cut short or malformed (skipped), frames the kernel
 // dropped because tcp_watch read too slowly.
 #include <arpa/inet.h>
