@@ -3,7 +3,9 @@
 // What these tests prove: every byte comes back (1 byte, 1,000 lines, a 3 MiB line, 1 MiB of
 // every byte value), also with peers we did not write (socat as client and as server); the
 // server is iterative (client 2 waits in the backlog until client 1 is done); it survives
-// clients that vanish mid-transfer; it restarts at once on a port held by TIME_WAIT
+// clients that vanish mid-transfer or reset while they wait in the backlog, and an accept()
+// that fails for want of descriptors (with op_server: no busy loop, one line, resumes); it
+// restarts at once on a port held by TIME_WAIT
 // (SO_REUSEADDR); TCP keeps no message boundaries (--chunk cuts the naive client's message,
 // echo_client prints it whole); descriptors are used as the chapter says; and bad usage,
 // bad ports, unknown hosts and refused connections give one line and the right exit status.
