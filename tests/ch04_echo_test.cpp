@@ -5,10 +5,10 @@
 // server is iterative (client 2 waits in the backlog until client 1 is done); it survives
 // clients that vanish mid-transfer or reset while they wait in the backlog, and an accept()
 // that fails for want of descriptors (with op_server: no busy loop, one line, resumes); it
-// restarts at once on a port held by TIME_WAIT
-// (SO_REUSEADDR); TCP keeps no message boundaries (--chunk cuts the naive client's message,
-// echo_client prints it whole); descriptors are used as the chapter says; and bad usage,
-// bad ports, unknown hosts and refused connections give one line and the right exit status.
+// restarts at once on a port held by TIME_WAIT (SO_REUSEADDR); TCP keeps no message
+// boundaries (--chunk cuts the naive client's message, echo_client prints it whole);
+// descriptors are used as the chapter says; and bad usage, bad ports, unknown hosts and
+// refused connections give one line and the right exit status.
 #include <dirent.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
