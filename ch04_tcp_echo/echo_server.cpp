@@ -15,11 +15,14 @@
 // A client that vanishes mid-stream costs one stderr line, e.g.
 //     echo_server: client 3: write: Broken pipe
 // and the server goes on with the next one (SIGPIPE is ignored, so write() fails with EPIPE
-// instead of killing the process).
+// instead of killing the process).  Out of descriptors or memory, accept() fails: one line
+//     echo_server: accept: Too many open files: pausing (up to 1 s) until it succeeds
+// and the client waits in the backlog until a retry succeeds — no busy loop, no exit.
 // With --chunk 2 --delay-ms 20 a one-line reply reaches the client as many small segments:
 // TCP keeps no message boundaries, and echo_client_naive prints only the first piece.
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -96,21 +99,44 @@ int main(int argc, char* argv[]) {
     common::print_ready("listening on", listen_fd.get());
 
     // Iterative: the loop below serves one client to the end before it accepts the next.
+    int pause_ms = 0;  // > 0 while accept() finds no descriptor or memory
     for (unsigned long client = 0;;) {
         sockaddr_storage addr{};
         socklen_t addr_len = sizeof addr;
         // listen_fd only ever accepts; each accepted connection gets its own descriptor.
         common::Fd client_fd(
             accept(listen_fd.get(), reinterpret_cast<sockaddr*>(&addr), &addr_len));
-        if (!client_fd) {
-            if (errno == EINTR) continue;
-            // A connection reset while it waited in the backlog: skip it, serve the next.
-            if (errno == ECONNABORTED || errno == EPROTO) {
-                common::warn("accept");
-                continue;
+        if (!client_fd) {  // what to do is the one accept() policy of DESIGN.md
+            int err = errno;
+            switch (common::accept_failure(err)) {
+                case common::AcceptFailure::kRetry:
+                case common::AcceptFailure::kWouldBlock:  // (not on a blocking socket)
+                    // An error already pending on the new connection (ECONNABORTED, EPROTO,
+                    // ENETDOWN, ...): that client is gone, serve the next.  A connection reset
+                    // while it waited in the backlog is not one of them on Linux: accept()
+                    // returns it, and its first read() fails with ECONNRESET (BSD fails accept()
+                    // with ECONNABORTED instead).
+                    if (err != EINTR) common::warn("accept");
+                    continue;
+                case common::AcceptFailure::kExhausted:
+                    // No descriptor (EMFILE, ENFILE) or no memory (ENOBUFS, ENOMEM) for the new
+                    // socket; the client stays in the backlog.  An iterative server holds no
+                    // client here, so none can leave to free one: the shortage comes from
+                    // outside.  Say so once, then try again after a pause that doubles up to
+                    // 1 s.  (Waiting on listen_fd would return at once: the connection is still
+                    // there.  Retrying at once would spin; exiting would stop the service.)
+                    if (pause_ms == 0)
+                        common::note("accept: %s: pausing (up to 1 s) until it succeeds",
+                                     strerror(err));
+                    pause_ms = std::min(pause_ms == 0 ? 10 : 2 * pause_ms, 1000);
+                    poll(nullptr, 0, pause_ms);
+                    continue;
+                case common::AcceptFailure::kFatal:  // EBADF, EINVAL, ...: a bug, not a client
+                    errno = err;
+                    common::die("accept");
             }
-            common::die("accept");  // EMFILE, ENOMEM, ...: retrying at once would only spin
         }
+        pause_ms = 0;
         ++client;
         printf("client %lu connected from %s\n", client,
                common::to_string(reinterpret_cast<sockaddr*>(&addr)).c_str());

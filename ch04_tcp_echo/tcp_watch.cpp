@@ -26,13 +26,20 @@
 // Flags in tcpdump's notation: S SYN, F FIN, R RST, P PSH, "." ACK.  seq/ack count bytes from
 // each side's initial sequence number (ISN): the SYN uses up one, so data starts at seq 1.
 // win is the raw window field; after the handshake it is scaled by 2^wscale (64 × 1024 here).
+// Times are the kernel's receive timestamps (SO_TIMESTAMPNS), in seconds since the first
+// segment shown, not the moments tcp_watch got round to reading the frames.  At exit (also on
+// Ctrl-C) stderr counts what could not be shown as it was: frames longer than the buffer (BIG TCP;
+// shown from their headers), IP frames cut short or malformed (skipped), frames the kernel
+// dropped because tcp_watch read too slowly.
 #include <arpa/inet.h>
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
 #include <net/if.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -74,38 +81,61 @@ struct Flow {
     uint32_t fin_end[2] = {};  // the peer acknowledges a side's FIN with ack = fin_end
 };
 
-// Parses the link and IP layers; false for anything that is not a whole IPv4/IPv6 packet.
-bool parse_ip(const unsigned char* frame, size_t len, Packet& p) {
-    if (len < sizeof(ether_header)) return false;
+enum class Ip { kOk, kNotIp, kFragment, kBad };
+
+// Parses the link and IP layers of a frame of LEN bytes on the wire (MSG_TRUNC's length: the
+// buffer may hold less, but always every header, as they come first).  kBad: an IPv4/IPv6
+// frame cut short, or whose header lengths do not add up.
+Ip parse_ip(const unsigned char* frame, size_t len, Packet& p) {
+    if (len < sizeof(ether_header)) return Ip::kNotIp;
     uint16_t ethertype = get16(frame + 12);
     const unsigned char* ip = frame + sizeof(ether_header);
     size_t ip_len = len - sizeof(ether_header);
     char text[INET6_ADDRSTRLEN];
     if (ethertype == ETHERTYPE_IP) {
-        if (ip_len < 20 || ip[0] >> 4 != 4) return false;
+        if (ip_len < 20 || ip[0] >> 4 != 4) return Ip::kBad;
         size_t header = (ip[0] & 0x0f) * 4u;  // IHL: header length in 32-bit words
         size_t total = get16(ip + 2);         // header + payload
-        if (header < 20 || total < header || total > ip_len) return false;
-        if ((get16(ip + 6) & 0x1fff) != 0) return false;  // a later fragment: no TCP header
+        // Over 64 KiB the 16-bit field cannot hold the length: Linux's BIG TCP sends 0 there,
+        // and the frame's own length is the packet's.
+        if (total == 0 && ip_len > 65535) total = ip_len;
+        if (header < 20 || total < header || total > ip_len) return Ip::kBad;
+        if ((get16(ip + 6) & 0x1fff) != 0) return Ip::kFragment;  // a later one: no TCP header
         p.protocol = ip[9];
         p.src = inet_ntop(AF_INET, ip + 12, text, sizeof text);
         p.dst = inet_ntop(AF_INET, ip + 16, text, sizeof text);
         p.l4 = ip + header;
         p.l4_len = total - header;
-        return true;
+        return Ip::kOk;
     }
     if (ethertype == ETHERTYPE_IPV6) {
-        if (ip_len < 40 || ip[0] >> 4 != 6) return false;
+        if (ip_len < 40 || ip[0] >> 4 != 6) return Ip::kBad;
         size_t payload = get16(ip + 4);
-        if (40 + payload > ip_len) return false;
         p.protocol = ip[6];  // next header (extension headers are not followed: skipped)
+        p.l4 = ip + 40;
+        // A jumbogram (RFC 2675, BIG TCP): payload length 0, and a hop-by-hop header whose
+        // Jumbo Payload option (type 0xC2) holds the length, the hop-by-hop header included.
+        if (payload == 0 && p.protocol == 0 && ip_len >= 48 && ip[41] == 0 && ip[42] == 0xC2 &&
+            ip[43] == 4) {
+            payload = get32(ip + 44);
+            if (payload < 8) return Ip::kBad;
+            p.protocol = ip[40];
+            p.l4 = ip + 48;
+            payload -= 8;
+            ip_len -= 8;
+        }
+        if (40 + payload > ip_len) return Ip::kBad;
         p.src = inet_ntop(AF_INET6, ip + 8, text, sizeof text);
         p.dst = inet_ntop(AF_INET6, ip + 24, text, sizeof text);
-        p.l4 = ip + 40;
         p.l4_len = payload;
-        return true;
+        return Ip::kOk;
     }
-    return false;  // ARP, or anything else that is not IP
+    return Ip::kNotIp;  // ARP, or anything else that is not IP
+}
+
+volatile sig_atomic_t stop_signal = 0;
+void on_stop(int sig) {
+    stop_signal = sig;
 }
 
 // tcpdump's flag letters, in tcpdump's order: [S] [S.] [.] [P.] [F.] [R] [R.] ...
@@ -188,36 +218,99 @@ int main(int argc, char* argv[]) {
     else
         printf("watching lo\n");
 
-    // SIGINT/SIGTERM keep their default action, ending the program: every line printed so far
-    // has already been written (line buffering), so there is nothing to clean up.
+    // Frames wait in the socket's receive buffer until we read them, and on lo each one
+    // counts twice (below).  The default (208 KiB) holds one 64 KiB segment each way and little
+    // more: ask for 8 MiB — SO_RCVBUFFORCE as root; otherwise SO_RCVBUF, capped by the
+    // kernel at twice net.core.rmem_max.
+    int rcvbuf = 8 << 20;
+    if (setsockopt(sock.get(), SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) == -1)
+        setsockopt(sock.get(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+
+    // Ask for the kernel's receive time of each frame, delivered with it (SCM_TIMESTAMPNS).
+    int on = 1;
+    if (setsockopt(sock.get(), SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) == -1)
+        common::die("setsockopt SO_TIMESTAMPNS");
+
+    // SIGINT/SIGTERM end the loop, so that the counts below are printed.  They stay blocked
+    // except inside ppoll(), which unblocks them while it waits: a signal cannot slip in
+    // between the check of stop_signal and the wait (it would then wait for the next frame).
+    struct sigaction sa {};
+    sa.sa_handler = on_stop;
+    sigemptyset(&sa.sa_mask);
+    sigset_t stoppers, while_waiting;
+    sigemptyset(&stoppers);
+    for (int sig : {SIGINT, SIGTERM}) {
+        sigaddset(&stoppers, sig);
+        if (sigaction(sig, &sa, nullptr) == -1) common::die("sigaction");
+    }
+    if (sigprocmask(SIG_BLOCK, &stoppers, &while_waiting) == -1) common::die("sigprocmask");
+
     std::map<std::tuple<std::string, int, std::string, int>, Flow> flows;
+    // Any frame up to 64 KiB (lo's MTU) fits.  A longer one (BIG TCP on lo makes IP packets of
+    // up to 512 KiB) is cut to this size, but its headers come first and are all in it.
     static unsigned char frame[65536 + 256];
     double first_time = -1;
-    long printed = 0, ended = 0;
-    while ((count == 0 || printed < count) && (connections == 0 || ended < connections)) {
+    long printed = 0, ended = 0, oversized = 0, skipped = 0;
+    while ((count == 0 || printed < count) && (connections == 0 || ended < connections) &&
+           stop_signal == 0) {
+        pollfd pfd{.fd = sock.get(), .events = POLLIN, .revents = 0};
+        int ready = ppoll(&pfd, 1, nullptr, &while_waiting);
+        if (ready == -1 && errno == EINTR) continue;  // a signal: the loop condition decides
+        if (ready == -1) common::die("ppoll");
         sockaddr_ll from{};
-        socklen_t from_len = sizeof from;
+        iovec iov{.iov_base = frame, .iov_len = sizeof frame};
+        alignas(cmsghdr) unsigned char control[CMSG_SPACE(sizeof(timespec))];
+        msghdr msg{};
+        msg.msg_name = &from;
+        msg.msg_namelen = sizeof from;
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof control;
         // MSG_TRUNC: return the frame's real length, even if it did not fit in the buffer.
-        ssize_t n = recvfrom(sock.get(), frame, sizeof frame, MSG_TRUNC,
-                             reinterpret_cast<sockaddr*>(&from), &from_len);
-        if (n == -1 && errno == EINTR) continue;
-        if (n == -1) common::die("recvfrom");
+        ssize_t n = recvmsg(sock.get(), &msg, MSG_TRUNC | MSG_DONTWAIT);
+        if (n == -1 && (errno == EINTR || errno == EAGAIN)) continue;
+        if (n == -1) common::die("recvmsg");
         // On lo every packet crosses twice: once leaving (PACKET_OUTGOING) and once arriving.
         // Keep the arrival only, as tcpdump does.
         if (from.sll_pkttype == PACKET_OUTGOING) continue;
-        size_t len = static_cast<size_t>(n) > sizeof frame ? 0 : static_cast<size_t>(n);
+        size_t len = static_cast<size_t>(n);  // on the wire; min(len, sizeof frame) arrived
 
         Packet p;
-        if (!parse_ip(frame, len, p)) continue;
-        bool is_tcp = p.protocol == IPPROTO_TCP && p.l4_len >= 20;
-        bool is_udp = udp && p.protocol == IPPROTO_UDP && p.l4_len >= 8;
-        if (!is_tcp && !is_udp) continue;
+        Ip ip = parse_ip(frame, len, p);
+        if (ip == Ip::kBad) ++skipped;
+        if (ip != Ip::kOk) continue;
+        if (p.protocol != IPPROTO_TCP && !(udp && p.protocol == IPPROTO_UDP)) continue;
+        if (p.l4_len < 4) {  // not even the ports
+            ++skipped;
+            continue;
+        }
         int sport = get16(p.l4), dport = get16(p.l4 + 2);
         if (port != 0 && sport != port && dport != port) continue;
+        bool is_udp = p.protocol == IPPROTO_UDP;
+        const unsigned char* tcp = p.l4;
+        // The transport header must be whole: UDP's is 8 bytes; TCP's is given by its data
+        // offset (in 32-bit words, options included), 20 bytes at least.
+        size_t header = 8;
+        if (!is_udp) header = p.l4_len >= 20 ? (tcp[12] >> 4) * 4u : 0;
+        if (header < (is_udp ? 8u : 20u) || header > p.l4_len) {
+            ++skipped;  // cut short, or a data offset past the end
+            continue;
+        }
+        if (len > sizeof frame) ++oversized;
 
-        timespec ts{};
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        double now = static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+        double now = -1;  // the kernel's timestamp; read time only if it sent none
+        for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+                timespec ts;
+                memcpy(&ts, CMSG_DATA(c), sizeof ts);
+                now = static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+            }
+        if (now < 0) {
+            timespec ts{};
+            clock_gettime(CLOCK_REALTIME, &ts);
+            now = static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+        }
         if (first_time < 0) first_time = now;
 
         // Who sent it: with --port, the side that owns PORT is the server.
@@ -231,9 +324,6 @@ int main(int argc, char* argv[]) {
             continue;
         }
 
-        const unsigned char* tcp = p.l4;
-        size_t header = (tcp[12] >> 4) * 4u;  // data offset: TCP header length in 32-bit words
-        if (header < 20 || header > p.l4_len) continue;  // malformed: skip it
         unsigned char flags = tcp[13];
         uint32_t seq = get32(tcp + 4), ack = get32(tcp + 8);
         size_t payload = p.l4_len - header;
@@ -276,6 +366,16 @@ int main(int argc, char* argv[]) {
         }
     }
 
+    // What could not be shown as it was, said once at the end (stdout has one line per
+    // segment and nothing else).
+    if (oversized > 0)
+        common::note(
+            "%ld frame%s longer than the %zu-byte buffer: shown from their headers, "
+            "payload not captured",
+            oversized, oversized == 1 ? "" : "s", sizeof frame);
+    if (skipped > 0)
+        common::note("%ld IP frame%s skipped: cut short, or header lengths that do not add up",
+                     skipped, skipped == 1 ? "" : "s");
     tpacket_stats stats{};  // frames the kernel had to drop because we read too slowly
     socklen_t stats_len = sizeof stats;
     if (getsockopt(sock.get(), SOL_PACKET, PACKET_STATISTICS, &stats, &stats_len) == 0 &&

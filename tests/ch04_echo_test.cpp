@@ -3,14 +3,19 @@
 // What these tests prove: every byte comes back (1 byte, 1,000 lines, a 3 MiB line, 1 MiB of
 // every byte value), also with peers we did not write (socat as client and as server); the
 // server is iterative (client 2 waits in the backlog until client 1 is done); it survives
-// clients that vanish mid-transfer; it restarts at once on a port held by TIME_WAIT
-// (SO_REUSEADDR); TCP keeps no message boundaries (--chunk cuts the naive client's message,
-// echo_client prints it whole); descriptors are used as the chapter says; and bad usage,
-// bad ports, unknown hosts and refused connections give one line and the right exit status.
+// clients that vanish mid-transfer or reset while they wait in the backlog, and an accept()
+// that fails for want of descriptors (with op_server: no busy loop, one line, resumes); it
+// restarts at once on a port held by TIME_WAIT (SO_REUSEADDR); TCP keeps no message
+// boundaries (--chunk cuts the naive client's message, echo_client prints it whole);
+// descriptors are used as the chapter says; and bad usage, bad ports, unknown hosts and
+// refused connections give one line and the right exit status.
+#include <dirent.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -298,6 +303,45 @@ TEST(Ch04Echo, ServerSurvivesTwentyClientsKilledMidTransfer) {
     }
     for (int client : reset_clients)
         EXPECT_EQ(std::count(warned.begin(), warned.end(), client), 1) << "client " << client;
+}
+
+// Linux hands a connection that was reset while it waited in the backlog to accept() like
+// any other (BSD fails accept() with ECONNABORTED instead, UNP §16.6); it is the first read()
+// or write() on it that fails, with ECONNRESET.  Either way: one stderr line, next client.
+TEST(Ch04Echo, ServerSurvivesClientsResetWhileWaitingInTheBacklog) {
+    Process server(PROG_echo_server, {"0"});
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    common::Fd one = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(one) << strerror(errno);
+    ASSERT_TRUE(harness::send_all(one.get(), "1"));
+    ASSERT_EQ(harness::recv_exact(one.get(), 1), "1");  // client 1 is being served
+
+    // Clients 2..6 queue behind it, send a line and reset (SO_LINGER {on, 0}: RST, not FIN).
+    for (int i = 2; i <= 6; ++i) {
+        common::Fd fd = harness::connect_tcp("127.0.0.1", port);
+        ASSERT_TRUE(fd) << strerror(errno);
+        ASSERT_TRUE(harness::send_all(fd.get(), "lost\n"));
+        linger abort{.l_onoff = 1, .l_linger = 0};
+        ASSERT_EQ(setsockopt(fd.get(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort), 0);
+    }  // each fd is closed (reset) at the end of its turn
+    one.reset();
+
+    ASSERT_TRUE(server.wait_for_line("client 6 disconnected")) << server.err();
+    common::Fd seven = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(seven) << strerror(errno);
+    ASSERT_TRUE(harness::send_all(seven.get(), "still serving\n"));
+    EXPECT_EQ(harness::recv_exact(seven.get(), 14), "still serving\n");
+    seven.reset();
+    ASSERT_TRUE(server.wait_for_line("client 7 disconnected"));
+    server.signal(SIGTERM);
+    ASSERT_TRUE(server.finish());
+    // One line for each reset client, and none about accept(): Linux returned them all.
+    std::regex warning(R"(echo_server: client ([2-6]): (read|write): Connection reset by peer)");
+    std::vector<std::string> err = harness::lines(server.err());
+    EXPECT_EQ(err.size(), 5u) << server.err();
+    for (const std::string& line : err)
+        EXPECT_TRUE(std::regex_match(line, warning)) << line;
 }
 
 TEST(Ch04Echo, ServerSurvivesWritingToAClientThatHasClosed) {
@@ -671,5 +715,114 @@ TEST(Ch04Echo, RefusedConnectionGivesOneLineAndExitOne) {
         EXPECT_EQ(r.out, "");
     }
 }
+
+// ---- accept() at the descriptor limit: echo_server and op_server --------------------------
+//
+// Both iterative servers share the one accept() policy (DESIGN.md): on EMFILE/ENFILE/ENOBUFS/
+// ENOMEM say so once on stderr and try again after a pause that doubles up to 1 s — never a
+// busy loop, never an exit.  An iterative server holds no client when it calls accept(), so
+// the test makes the shortage itself: it lowers the running server's soft RLIMIT_NOFILE
+// (prlimit(2)) to the lowest descriptor number it has free, so that accept() fails with
+// EMFILE; later it restores the limit, and the waiting client must then be served.
+
+struct Iterative {
+    std::string name, program;
+    std::string request, reply;  // one exchange; the server closes after it (op) or not (echo)
+};
+
+void PrintTo(const Iterative& s, std::ostream* os) {
+    *os << s.name;
+}
+
+// The lowest descriptor number PID does not use (what its next accept() would get).
+int lowest_free_fd(pid_t pid) {
+    std::vector<bool> used(4096, false);
+    std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+    DIR* d = opendir(dir.c_str());
+    if (!d) return -1;
+    while (dirent* e = readdir(d)) {
+        int fd = atoi(e->d_name);
+        if (e->d_name[0] >= '0' && e->d_name[0] <= '9' && fd < 4096) used[fd] = true;
+    }
+    closedir(d);
+    int fd = 0;
+    while (fd < 4096 && used[fd])
+        ++fd;
+    return fd;
+}
+
+class Ch04AcceptLimit : public ::testing::TestWithParam<Iterative> {};
+
+std::string exchange(int port, const Iterative& s) {
+    common::Fd fd = harness::connect_tcp("127.0.0.1", port);
+    if (!fd) return "connect: " + std::string(strerror(errno));
+    if (!harness::send_all(fd.get(), s.request)) return "send failed";
+    std::string partial;
+    auto got = harness::recv_exact(fd.get(), s.reply.size(), {}, &partial);
+    return got ? *got : "no reply, " + std::to_string(partial.size()) + " bytes";
+}
+
+TEST_P(Ch04AcceptLimit, AtTheDescriptorLimitPausesWithoutBusyLoopAndResumes) {
+    const Iterative& s = GetParam();
+    Process server(s.program, {"0"});
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    const pid_t pid = server.pid();
+
+    // accept() reserves the new descriptor before it sleeps, so lower the limit only once the
+    // server sleeps in accept(): client 1 is accepted with that reservation, and the limit
+    // bites on the accept() after it.
+    ASSERT_TRUE(harness::wait_until([&] {
+        long nr = harness::current_syscall(pid);
+        return nr == SYS_accept || nr == SYS_accept4;
+    })) << "the server never blocked in accept()";
+    rlimit old{};
+    ASSERT_EQ(prlimit(pid, RLIMIT_NOFILE, nullptr, &old), 0) << strerror(errno);
+    int free_fd = lowest_free_fd(pid);
+    ASSERT_GT(free_fd, 2);
+    rlimit low{static_cast<rlim_t>(free_fd), old.rlim_max};
+    ASSERT_EQ(prlimit(pid, RLIMIT_NOFILE, &low, nullptr), 0) << strerror(errno);
+    EXPECT_EQ(exchange(port, s), s.reply) << "client 1";
+
+    // The next accept() fails: one line, e.g.
+    //     echo_server: accept: Too many open files: pausing (up to 1 s) until it succeeds
+    auto line = server.read_err_line();
+    ASSERT_TRUE(line) << "nothing on stderr about the limit:\n" << server.err();
+    EXPECT_EQ(*line,
+              s.name + ": accept: Too many open files: pausing (up to 1 s) until it succeeds");
+
+    // Client 2 waits in the backlog.  For 2 s (here the lesson itself is timing) the server
+    // must neither serve it, nor exit, nor burn CPU, nor flood stderr.
+    common::Fd two = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(two) << strerror(errno);
+    ASSERT_TRUE(harness::send_all(two.get(), s.request));
+    long ticks_before = harness::cpu_ticks(pid);
+    pollfd p{two.get(), POLLIN, 0};
+    EXPECT_EQ(poll(&p, 1, 2000), 0) << "client 2 was answered while no descriptor was free";
+    long ticks = harness::cpu_ticks(pid) - ticks_before;
+    EXPECT_LE(ticks, 10) << "the server used " << ticks * 1000 / sysconf(_SC_CLK_TCK)
+                         << " ms of CPU in 2 s while it could not accept: a busy loop";
+    ASSERT_TRUE(server.running()) << server.err();
+    EXPECT_EQ(server.read_err_line(Deadline(10ms)), std::nullopt) << "said more than once";
+
+    // The shortage ends: within the longest pause (1 s) client 2 is served, then client 3.
+    ASSERT_EQ(prlimit(pid, RLIMIT_NOFILE, &old, nullptr), 0) << strerror(errno);
+    std::string partial;
+    auto got = harness::recv_exact(two.get(), s.reply.size(), {}, &partial);
+    EXPECT_EQ(got, s.reply) << "client 2 got " << partial.size() << " bytes";
+    two.reset();
+    EXPECT_EQ(exchange(port, s), s.reply) << "client 3";
+    EXPECT_TRUE(server.running());
+    EXPECT_EQ(harness::lines(server.err()).size(), 1u) << server.err();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    , Ch04AcceptLimit,
+    ::testing::Values(Iterative{"echo_server", PROG_echo_server, "ping\n", "ping\n"},
+                      // 2 + 3: count 2, operands 2 and 3 (big-endian), '+'; reply: ok, 5
+                      Iterative{"op_server", PROG_op_server,
+                                std::string("\x02\0\0\0\x02\0\0\0\x03+", 10),
+                                std::string("\0\0\0\0\x05", 5)}),
+    [](const auto& p) { return p.param.name; });
 
 }  // namespace

@@ -4,7 +4,10 @@
 // byte; reply = status byte (0 ok, 1 bad count, 2 unknown operator, 3 overflow) | int32
 // big-endian.  The tests build requests and expected replies byte by byte themselves and
 // compute expected results with their own 64-bit reference, never with the code under test.
+// The iterative server under abuse: a stalled, a trickling or a resetting client costs at most
+// one --deadline-ms, and the client queued behind it is served.
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -14,6 +17,7 @@
 #include <numeric>
 #include <optional>
 #include <random>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -416,23 +420,146 @@ TEST(Ch04Op, ServerSurvivesRandomBytesAndAnswersExactlyAsTheProtocolSays) {
     EXPECT_TRUE(server.running());
 }
 
-TEST(Ch04Op, StalledClientHoldsTheServerOnlyUntilTheReceiveTimeout) {
-    Process server = start_server({"--timeout-ms", "300"});
+TEST(Ch04Op, StalledClientHoldsTheServerOnlyUntilTheDeadline) {
+    Process server = start_server({"--deadline-ms", "300"});
     int port = server.wait_ready();
     ASSERT_NE(port, 0);
     // A sends 5 of the 14 bytes it announces and stalls, connection open.
     common::Fd stalled = harness::connect_tcp("127.0.0.1", port);
     ASSERT_TRUE(stalled);
     ASSERT_TRUE(harness::send_all(stalled.get(), raw_request(3, {1}, '+').substr(0, 5)));
-    // B, queued behind A, is answered once A's timeout fires: within the deadline, not never.
+    // B, queued behind A, is answered once A's deadline passes: within it, not never.
     auto start = harness::Clock::now();
     EXPECT_EQ(ask(port, request({20, 22}, '+')), reply(0, 42));
     EXPECT_GE(harness::Clock::now() - start, 200ms) << "B cannot be served before A times out";
     auto [answer, end] = harness::recv_to_end(stalled.get());
     EXPECT_EQ(answer, "");
     EXPECT_EQ(end, End::kFin) << "the server closed A's connection";
-    EXPECT_EQ(server.read_err_line(), "op_server: client 1: silent for 300 ms, closing");
+    EXPECT_EQ(server.read_err_line(),
+              "op_server: client 1: request incomplete after 300 ms (5 of 14 bytes), closing");
     EXPECT_EQ(server.read_line(), "client 2: 2 operands '+' -> 42");
+}
+
+// The deadline covers the whole request, not each read(): a client that sends one byte every
+// 400 ms never leaves a read() waiting long, but it is still dropped when the deadline
+// (1000 ms) has passed, and the client queued behind it is served.  (With a per-read timeout,
+// SO_RCVTIMEO, this client would hold the server for its whole request, and a slower trickle
+// for up to 1022 x the timeout.)  Timing is the lesson here: the bytes go at a fixed pace.
+TEST(Ch04Op, TricklingClientIsDroppedAtTheDeadlineAndTheNextIsServed) {
+    Process server = start_server({"--deadline-ms", "1000"});
+    int port = server.wait_ready();
+    ASSERT_NE(port, 0);
+    const std::string slow = request({1, 2, 3}, '+');  // 14 bytes: 5.2 s at this pace
+    auto connected = harness::Clock::now();
+    common::Fd trickler = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(trickler) << strerror(errno);
+    common::Fd next = harness::connect_tcp("127.0.0.1", port);  // queued behind it
+    ASSERT_TRUE(next) << strerror(errno);
+    ASSERT_TRUE(harness::send_all(next.get(), request({20, 22}, '+')));
+
+    // One byte, then up to 400 ms of watching for the server's close; bounded by the request.
+    size_t sent = 0;
+    std::optional<harness::Clock::duration> dropped_after;
+    std::string answer;
+    while (sent < slow.size() && !dropped_after) {
+        if (!harness::send_all(trickler.get(), slow.substr(sent, 1))) break;  // closed
+        ++sent;
+        pollfd p{trickler.get(), POLLIN, 0};
+        if (poll(&p, 1, 400) == 1) {
+            auto [data, end] = harness::recv_to_end(trickler.get());
+            answer = data;
+            if (end != End::kDeadline) dropped_after = harness::Clock::now() - connected;
+        }
+    }
+    ASSERT_TRUE(dropped_after) << "the trickling client was never dropped; it sent " << sent
+                               << " of 14 bytes and got " << answer.size() << " bytes back";
+    EXPECT_EQ(answer, "") << "a request that missed its deadline gets no reply";
+    EXPECT_LT(sent, slow.size());
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(*dropped_after).count();
+    EXPECT_GE(ms, 1000) << "dropped before its deadline";
+    EXPECT_LE(ms, harness::scaled(2000ms).count()) << "dropped long after its deadline";
+
+    std::string partial;
+    EXPECT_EQ(harness::recv_exact(next.get(), 5, {}, &partial), reply(0, 42))
+        << "the next client was not served (" << partial.size() << " bytes)";
+    auto line = server.read_err_line();
+    ASSERT_TRUE(line);
+    EXPECT_TRUE(
+        std::regex_match(*line, std::regex("op_server: client 1: request incomplete "
+                                           R"(after 1000 ms \(\d+ of 14 bytes\), closing)")))
+        << *line;
+    EXPECT_EQ(server.read_line(), "client 2: 2 operands '+' -> 42");
+}
+
+// An iterative server's worst case is one deadline per client ahead of you: 50 clients that
+// each send half a request and stall cost 50 x 50 ms, and then the next client is served.
+TEST(Ch04Op, FiftyStalledHalfRequestsCostOneDeadlineEach) {
+    Process server = start_server({"--deadline-ms", "50"});
+    int port = server.wait_ready();
+    ASSERT_NE(port, 0);
+    std::vector<common::Fd> stalled;
+    for (int i = 0; i < 50; ++i) {
+        stalled.push_back(harness::connect_tcp("127.0.0.1", port));
+        ASSERT_TRUE(stalled.back()) << strerror(errno);
+        ASSERT_TRUE(harness::send_all(stalled.back().get(), request({1, 2}, '+').substr(0, 5)));
+    }
+    auto start = harness::Clock::now();
+    EXPECT_EQ(ask(port, request({6, 7}, '*')), reply(0, 42));
+    EXPECT_GE(harness::Clock::now() - start, 50 * 40ms) << "fewer than 50 deadlines passed";
+    for (int i = 1; i <= 50; ++i)
+        EXPECT_EQ(server.read_err_line(), "op_server: client " + std::to_string(i) +
+                                              ": request incomplete after 50 ms (5 of 10 bytes), "
+                                              "closing");
+    EXPECT_EQ(server.read_line(), "client 51: 2 operands '*' -> 42");
+}
+
+// Resets, in the middle of a request and while waiting in the backlog: one line each (Linux
+// returns a connection reset in the backlog from accept(), and reading it fails), and the
+// server goes on.
+TEST(Ch04Op, ServerSurvivesClientsThatResetMidRequest) {
+    Process server = start_server();
+    int port = server.wait_ready();
+    ASSERT_NE(port, 0);
+    auto reset = [](common::Fd& fd) {
+        linger abort{.l_onoff = 1, .l_linger = 0};
+        ASSERT_EQ(setsockopt(fd.get(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort), 0);
+        fd.reset();
+    };
+    std::vector<common::Fd> clients;
+    for (int i = 0; i < 4; ++i) {
+        clients.push_back(harness::connect_tcp("127.0.0.1", port));
+        ASSERT_TRUE(clients.back()) << strerror(errno);
+        ASSERT_TRUE(harness::send_all(clients.back().get(), request({1, 2}, '+').substr(0, 5)));
+    }
+    // Client 1 is being served (the server waits for its last 5 bytes); 2..4 are queued.
+    for (int i = 3; i >= 0; --i)
+        reset(clients[static_cast<size_t>(i)]);
+    EXPECT_EQ(ask(port, request({40, 2}, '+')), reply(0, 42));
+    EXPECT_EQ(server.read_line(), "client 5: 2 operands '+' -> 42");
+    for (int i = 1; i <= 4; ++i)
+        EXPECT_EQ(server.read_err_line(),
+                  "op_server: client " + std::to_string(i) + ": read: Connection reset by peer");
+    EXPECT_TRUE(server.running());
+}
+
+// The reply is 5 bytes: it fits in any socket buffer, so a client that never reads it cannot
+// block the server's write().  Twenty such clients stay connected; the next is served.
+TEST(Ch04Op, ClientsThatNeverReadTheirReplyDoNotHoldTheServer) {
+    Process server = start_server();
+    int port = server.wait_ready();
+    ASSERT_NE(port, 0);
+    std::vector<common::Fd> deaf;
+    for (int i = 0; i < 20; ++i) {
+        deaf.push_back(harness::connect_tcp("127.0.0.1", port));
+        ASSERT_TRUE(deaf.back()) << strerror(errno);
+        ASSERT_TRUE(harness::send_all(deaf.back().get(), request({i, 1}, '+')));
+    }
+    EXPECT_EQ(ask(port, request({2, 2}, '*')), reply(0, 4));
+    for (int i = 1; i <= 20; ++i)
+        EXPECT_EQ(server.read_line(),
+                  "client " + std::to_string(i) + ": 2 operands '+' -> " + std::to_string(i));
+    EXPECT_EQ(server.read_line(), "client 21: 2 operands '*' -> 4");
+    EXPECT_EQ(server.err(), "");
 }
 
 // ---- errors and usage ---------------------------------------------------------------------
@@ -492,7 +619,7 @@ TEST(Ch04Op, ClientBadUsageAndBadInputExit2) {
 }
 
 TEST(Ch04Op, ServerBadUsageExits2) {
-    const std::string usage = "usage: op_server PORT [--timeout-ms N]\n";
+    const std::string usage = "usage: op_server PORT [--deadline-ms N]\n";
     struct Bad {
         std::vector<std::string> args;
         std::string err;
@@ -500,13 +627,19 @@ TEST(Ch04Op, ServerBadUsageExits2) {
     std::vector<Bad> cases{
         {{}, usage},
         {{"0", "extra"}, usage},
-        {{"0", "--timeout-ms"}, usage},
+        {{"0", "--deadline-ms"}, usage},
+        {{"0", "--timeout-ms", "5000"}, usage},  // the old per-read timeout is gone
         {{"0", "--bogus", "5"}, usage},
         {{"abc"}, "op_server: invalid port 'abc': not a decimal number (expected 0 to 65535)\n"},
         {{"70000"}, "op_server: invalid port '70000': out of range (expected 0 to 65535)\n"},
-        {{"0", "--timeout-ms", "x"}, "op_server: invalid --timeout-ms 'x' (expected 0 to 3600000)\n"},
-        {{"0", "--timeout-ms", "-1"},
-         "op_server: invalid --timeout-ms '-1' (expected 0 to 3600000)\n"},
+        {{"0", "--deadline-ms", "x"},
+         "op_server: invalid --deadline-ms 'x' (expected 1 to 3600000)\n"},
+        {{"0", "--deadline-ms", "0"},
+         "op_server: invalid --deadline-ms '0' (expected 1 to 3600000)\n"},
+        {{"0", "--deadline-ms", "-1"},
+         "op_server: invalid --deadline-ms '-1' (expected 1 to 3600000)\n"},
+        {{"0", "--deadline-ms", "3600001"},
+         "op_server: invalid --deadline-ms '3600001' (expected 1 to 3600000)\n"},
     };
     for (const Bad& c : cases) {
         auto r = harness::run(PROG_op_server, c.args);
