@@ -404,6 +404,10 @@ TEST(HarnessWire, ParsesTcpWatchLines) {
     EXPECT_EQ(data->seq, 4294967295u);  // --absolute: the full 32 bits
     EXPECT_EQ(data->length, 9u);
     EXPECT_FALSE(data->mss);
+    // A BIG TCP frame on lo carries more than 65535 bytes (tcp_watch shows its real length).
+    auto big = harness::parse_segment("0.2 client > server [.] seq 1 ack 1 win 64 length 99960");
+    ASSERT_TRUE(big);
+    EXPECT_EQ(big->length, 99960u);
 
     auto rst =
         harness::parse_segment("0.1 127.0.0.1:9190 > 127.0.0.1:40158 [R] seq 10 win 0 length 0");

@@ -65,7 +65,7 @@ std::optional<Segment> parse_segment(std::string_view line) {
         } else if (name == "win" && !have_win && (v = number(t[i + 1], 65535))) {
             s.win = static_cast<uint32_t>(*v);
             have_win = true;
-        } else if (name == "length" && !have_length && (v = number(t[i + 1], 65535))) {
+        } else if (name == "length" && !have_length && (v = number(t[i + 1], k32))) {
             s.length = *v;
             have_length = true;
         } else if (name == "mss" && !s.mss && (v = number(t[i + 1], 65535))) {
