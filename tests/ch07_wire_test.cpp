@@ -77,15 +77,16 @@ FileRun transfer(const NetNs& ns, bool close) {
     EXPECT_GE(run.thank_you, 0) << "no data from the client\n" << run.all;
     if (run.fin < 0 || run.thank_you < 0) return run;
 
-    // The whole file went out before (or with) the FIN: relative seq 1 + size.
+    // The whole file, behind its 8-byte size, went out before (or with) the FIN: relative
+    // seq 1 + 8 + size.
     size_t sent = 0;
     for (int i = 0; i <= run.fin; ++i)
         if (run.segs[static_cast<size_t>(i)].from_server())
             sent += run.segs[static_cast<size_t>(i)].length;
-    EXPECT_EQ(sent, content.size()) << run.all;
+    EXPECT_EQ(sent, 8 + content.size()) << run.all;
     EXPECT_EQ(
         run.segs[static_cast<size_t>(run.fin)].seq + run.segs[static_cast<size_t>(run.fin)].length,
-        1 + content.size())
+        1 + 8 + content.size())
         << run.all;
     // The client speaks only after the server's FIN: it read to end of stream first.
     const Segment& t = run.segs[static_cast<size_t>(run.thank_you)];
