@@ -82,13 +82,17 @@ Wait wait_for(int fd, short events, const Limits& limits) {
     }
 }
 
-// Sends LEN bytes.  send() with MSG_DONTWAIT takes what fits and never blocks: the waiting
-// is wait_for()'s, so that neither a stalled nor a trickling reader can hold us past LIMITS.
+// Sends LEN bytes.  send() with MSG_DONTWAIT takes what fits and never blocks; when nothing
+// fits, wait_for() waits, so that neither a stalled nor a trickling reader holds us past LIMITS.
 Wait send_all_within(int fd, const char* data, size_t len, const Limits& limits, bool* failed) {
     while (len > 0) {
-        if (Wait w = wait_for(fd, POLLOUT, limits); w != Wait::kReady) return w;
+        if (Clock::now() >= limits.deadline) return Wait::kLate;  // a reader that never pauses
         ssize_t n = send(fd, data, len, MSG_DONTWAIT);
-        if (n == -1 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) continue;
+        if (n == -1 && errno == EINTR) continue;
+        if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (Wait w = wait_for(fd, POLLOUT, limits); w != Wait::kReady) return w;
+            continue;
+        }
         if (n == -1) {  // EPIPE, ECONNRESET: the client has gone (errno tells)
             *failed = true;
             return Wait::kReady;

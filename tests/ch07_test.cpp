@@ -677,6 +677,8 @@ TEST(Ch07Crash, ServerKilledAnywhereInTheTransferLeavesNoOutfile) {
                     std::regex(R"(file_client: transfer incomplete: (\d+) of 1073741824 bytes\n)")))
                     << client.err();
                 const uint64_t got = std::stoull(m[1]);
+                std::printf("  killed %s: %llu bytes had arrived\n", p.name.c_str(),
+                            static_cast<unsigned long long>(got));
                 EXPECT_GE(got, static_cast<uint64_t>(p.received));
                 EXPECT_LT(got, kSize);
             }
