@@ -576,22 +576,29 @@ TEST(Ch07Faults, AtTheDescriptorLimitItWaitsWithoutSpinningAndServesOnceItCan) {
     int port;
     Process server = start_server(file, {}, &port);
     ASSERT_GT(port, 0);
-    // The server's soft limit down to its lowest free descriptor number: accept() needs that
-    // one.  (An iterative server has no client whose leaving would free one; the limit coming
+    // Once the server waits in accept(), its soft limit goes down to its lowest free descriptor
+    // number.  accept() takes its descriptor when it is called, so the call under way still
+    // succeeds (client 1); the next one fails at once with EMFILE, client or not.  (An
+    // iterative server has no client whose leaving would free a descriptor; the limit coming
     // back up stands for ENFILE or ENOMEM passing.)
+    ASSERT_TRUE(harness::wait_until([&] {
+        long call = harness::current_syscall(server.pid());
+        return call == SYS_accept || call == SYS_accept4;
+    }));
     const int lowest_free = lowest_free_fd(server.pid());
     ASSERT_GT(lowest_free, 2);
     rlimit old{};
     ASSERT_EQ(prlimit(server.pid(), RLIMIT_NOFILE, nullptr, &old), 0) << strerror(errno);
     rlimit tight{static_cast<rlim_t>(lowest_free), old.rlim_max};
     ASSERT_EQ(prlimit(server.pid(), RLIMIT_NOFILE, &tight, nullptr), 0) << strerror(errno);
-
-    Process client(PROG_file_client, {"127.0.0.1", std::to_string(port), dir.file("out")});
+    run_file_client(port, dir.file("out1"), 1 << 20);
+    expect_half_close_log(server, 1, 1 << 20);
     EXPECT_EQ(server.read_err_line(),
               "file_server: accept: Too many open files: retrying, with back-off up to 1000 ms");
 
-    // The idle window (here the lesson itself is timing): 2 s in which the client waits in
-    // the backlog, and the server must not burn CPU retrying accept().
+    // Client 2 waits in the backlog.  The idle window (here the lesson itself is timing):
+    // 2 s in which it is not accepted, and the server must not burn CPU retrying accept().
+    Process client(PROG_file_client, {"127.0.0.1", std::to_string(port), dir.file("out2")});
     const long ticks_before = harness::cpu_ticks(server.pid());
     EXPECT_EQ(server.read_line(Deadline(2s)), std::nullopt) << "a client was accepted";
     const long ticks = harness::cpu_ticks(server.pid()) - ticks_before;
@@ -608,13 +615,13 @@ TEST(Ch07Faults, AtTheDescriptorLimitItWaitsWithoutSpinningAndServesOnceItCan) {
     auto status = client.finish(Deadline(30s));
     ASSERT_TRUE(status);
     EXPECT_TRUE(harness::exited_with(*status, 0)) << client.err();
-    EXPECT_EQ(sha256_of(dir.file("out")), sha256_of(file));
+    EXPECT_EQ(sha256_of(dir.file("out2")), sha256_of(file));
     auto resumed = server.read_err_line();
     ASSERT_TRUE(resumed);
     EXPECT_TRUE(
         std::regex_match(*resumed, std::regex(R"(file_server: accepting again after \d+ retries)")))
         << *resumed;
-    EXPECT_TRUE(server.wait_for_line("client 1: end of stream after 9 bytes, closed"));
+    EXPECT_TRUE(server.wait_for_line("client 2: end of stream after 9 bytes, closed"));
 }
 
 // ---- A crashed server: end of stream is not proof of completion ------------------------------
