@@ -18,12 +18,10 @@
 //     client 1: sent 1234 bytes, shutdown(SHUT_WR)
 //     Message from client: Thank you
 //     client 1: end of stream after 9 bytes, closed
-// With --close, the second line is   client 1: sent 1234 bytes, close()   and nothing
-// more: the file still arrives whole (output queued at close() is still sent), but the
-// "Thank you" reaches a closed socket, whose kernel answers it with a reset (RST).
-// FILE must be a readable regular file: otherwise one line and exit 1, before listening.
+// With --close the second line ends in close() and nothing follows: the file still arrives
+// whole, but "Thank you" reaches a closed socket, whose kernel answers with a reset (RST).
 // Clients are served one after another (iterative, like ch04); one that disconnects, stalls
-// or trickles costs one line on stderr (SIGPIPE is ignored) and the next one is served.
+// or trickles costs one line on stderr, and the next one is served.
 #include <endian.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -59,48 +57,47 @@ struct Limits {
     long stall_ms;
     Clock::time_point deadline;
 };
-enum class Wait { kReady, kStalled, kLate };
+// What became of a wait or a send: done, no progress for STALL_MS, DEADLINE passed, or the
+// client has gone (EPIPE, ECONNRESET: errno tells).
+enum class Outcome { kDone, kStalled, kLate, kGone };
 
 // Waits until FD is ready for EVENTS (POLLIN, POLLOUT), within LIMITS.  The socket stays in
 // blocking mode; this poll() is what bounds the time, and the call after it does not block.
-Wait wait_for(int fd, short events, const Limits& limits) {
+Outcome wait_for(int fd, short events, const Limits& limits) {
     for (;;) {
         long ms = limits.stall_ms > 0 ? limits.stall_ms : -1;  // -1: poll() waits forever
         if (limits.deadline != Clock::time_point::max()) {
             auto left =
                 std::chrono::ceil<std::chrono::milliseconds>(limits.deadline - Clock::now());
-            if (left.count() <= 0) return Wait::kLate;
+            if (left.count() <= 0) return Outcome::kLate;
             if (ms == -1 || left.count() < ms) ms = left.count();
         }
         pollfd p{fd, events, 0};
         int n = poll(&p, 1, static_cast<int>(ms));
         if (n == -1 && errno != EINTR) common::die("poll");
-        if (n > 0) return Wait::kReady;  // ready, or an error that the next call reports
+        if (n > 0) return Outcome::kDone;  // ready, or an error that the next call reports
         if (n == 0 && Clock::now() < limits.deadline && ms == limits.stall_ms)
-            return Wait::kStalled;
+            return Outcome::kStalled;
         // EINTR, or the deadline's poll(): check the time again.
     }
 }
 
 // Sends LEN bytes.  send() with MSG_DONTWAIT takes what fits and never blocks; when nothing
 // fits, wait_for() waits, so that neither a stalled nor a trickling reader holds us past LIMITS.
-Wait send_all_within(int fd, const char* data, size_t len, const Limits& limits, bool* failed) {
+Outcome send_all_within(int fd, const char* data, size_t len, const Limits& limits) {
     while (len > 0) {
-        if (Clock::now() >= limits.deadline) return Wait::kLate;  // a reader that never pauses
+        if (Clock::now() >= limits.deadline) return Outcome::kLate;  // a reader that never pauses
         ssize_t n = send(fd, data, len, MSG_DONTWAIT);
         if (n == -1 && errno == EINTR) continue;
         if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            if (Wait w = wait_for(fd, POLLOUT, limits); w != Wait::kReady) return w;
+            if (Outcome w = wait_for(fd, POLLOUT, limits); w != Outcome::kDone) return w;
             continue;
         }
-        if (n == -1) {  // EPIPE, ECONNRESET: the client has gone (errno tells)
-            *failed = true;
-            return Wait::kReady;
-        }
+        if (n == -1) return Outcome::kGone;
         data += n;
         len -= static_cast<size_t>(n);
     }
-    return Wait::kReady;
+    return Outcome::kDone;
 }
 }  // namespace
 
@@ -209,21 +206,20 @@ int main(int argc, char* argv[]) {
                 ok = false;
                 break;
             }
-            bool failed = false;
-            Wait w = send_all_within(client_fd.get(), buf, fill + static_cast<size_t>(n), limits,
-                                     &failed);
-            if (w == Wait::kStalled)
+            Outcome w =
+                send_all_within(client_fd.get(), buf, fill + static_cast<size_t>(n), limits);
+            if (w == Outcome::kStalled)
                 common::note("client %lu: not reading for %ld ms, closing", client, timeout_ms);
-            else if (w == Wait::kLate)
+            else if (w == Outcome::kLate)
                 common::note(
                     "client %lu: deadline of %ld ms passed after %llu of %llu bytes, "
                     "closing",
                     client, deadline_ms, static_cast<unsigned long long>(sent),
                     static_cast<unsigned long long>(size));
-            else if (failed)  // EPIPE, ECONNRESET: the client has gone
-                common::warn("client %lu: write after %llu bytes", client,
+            else if (w == Outcome::kGone)  // EPIPE, ECONNRESET
+                common::warn("client %lu: send after %llu bytes", client,
                              static_cast<unsigned long long>(sent));
-            if (w != Wait::kReady || failed) {
+            if (w != Outcome::kDone) {
                 ok = false;
                 break;
             }
@@ -256,13 +252,13 @@ int main(int argc, char* argv[]) {
         std::string message;
         size_t received = 0;
         for (;;) {
-            Wait w = wait_for(client_fd.get(), POLLIN, limits);
-            if (w == Wait::kStalled) {
+            Outcome w = wait_for(client_fd.get(), POLLIN, limits);
+            if (w == Outcome::kStalled) {
                 common::note("client %lu: no end of stream for %ld ms, closing", client,
                              timeout_ms);
                 break;
             }
-            if (w == Wait::kLate) {
+            if (w == Outcome::kLate) {
                 common::note(
                     "client %lu: deadline of %ld ms passed with no end of stream after "
                     "%zu bytes, closing",

@@ -452,7 +452,7 @@ TEST(Ch07Faults, ClientThatDisconnectsMidFileDoesNotStopTheServer) {
     auto warning = server.read_err_line();
     ASSERT_TRUE(warning);
     EXPECT_TRUE(
-        std::regex_match(*warning, std::regex(R"(file_server: client 1: write after \d+ bytes: )"
+        std::regex_match(*warning, std::regex(R"(file_server: client 1: send after \d+ bytes: )"
                                               R"((Connection reset by peer|Broken pipe))")))
         << *warning;
 
