@@ -463,6 +463,38 @@ TEST(Ch07Faults, ClientThatDisconnectsMidFileDoesNotStopTheServer) {
     EXPECT_TRUE(server.running());
 }
 
+TEST(Ch07Faults, AClientResetInTheBacklogCostsOneLine) {
+    harness::TempDir dir;
+    std::string file = dir.file("f");
+    harness::write_file(file, harness::random_bytes(1 << 20, 20));
+    int port;
+    Process server = start_server(file, {}, &port);
+    ASSERT_GT(port, 0);
+    // The server stopped, client 1 connects (the kernel completes the handshake and queues
+    // it) and resets the connection before it is accepted.  Linux still hands it to
+    // accept(); the first send() on it fails.
+    server.signal(SIGSTOP);
+    ASSERT_TRUE(harness::wait_until([&] {
+        auto st = harness::proc_stat(server.pid());
+        return st && st->state == 'T';
+    }));
+    common::Fd fd = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(fd) << strerror(errno);
+    linger abort{.l_onoff = 1, .l_linger = 0};
+    ASSERT_EQ(setsockopt(fd.get(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort), 0);
+    fd.reset();
+    server.signal(SIGCONT);
+    auto warning = server.read_err_line();
+    ASSERT_TRUE(warning);
+    EXPECT_TRUE(std::regex_match(*warning, std::regex(R"(file_server: client 1: send after 0 )"
+                                                      R"(bytes: (Connection reset by peer|)"
+                                                      R"(Broken pipe))")))
+        << *warning;
+    run_file_client(port, dir.file("out"), 1 << 20);
+    EXPECT_EQ(sha256_of(dir.file("out")), sha256_of(file));
+    EXPECT_TRUE(server.wait_for_line("client 2: end of stream after 9 bytes, closed"));
+}
+
 TEST(Ch07Faults, StalledClientsAreDroppedAfterTheTimeout) {
     harness::TempDir dir;
     std::string file = dir.file("ten.bin");
@@ -655,7 +687,13 @@ TEST(Ch07Crash, ServerKilledAnywhereInTheTransferLeavesNoOutfile) {
             ASSERT_GT(port, 0);
             // Before accept(): the server stopped, the client's connection completes in the
             // kernel's backlog, and the client waits in read().
-            if (p.received < 0) server.signal(SIGSTOP);
+            if (p.received < 0) {
+                server.signal(SIGSTOP);
+                ASSERT_TRUE(harness::wait_until([&] {
+                    auto st = harness::proc_stat(server.pid());
+                    return st && st->state == 'T';
+                }));
+            }
             Process client(PROG_file_client,
                            {"127.0.0.1", std::to_string(port), out_dir.file("out")});
             if (p.received < 0)
