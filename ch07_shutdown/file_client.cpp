@@ -1,27 +1,35 @@
 // file_client.cpp — receives a file until end of stream, then answers, book ch. 7
 // (file_client.c).  The server's shutdown(SHUT_WR) arrives as end of stream: read() returns
-// 0, so the client knows the file is complete — and its own output stream is still open,
-// so it can send "Thank you" afterwards.  Then it closes.
+// 0 — and the client's own output stream is still open, so it can send "Thank you" afterwards.
+// End of stream alone does not prove the file complete: a crashed server's kernel sends FIN
+// too.  So the server sends the size first (8 bytes, network byte order), and the file counts
+// only if exactly that many bytes came before the FIN.
 //
 // usage: file_client HOST PORT OUTFILE
 //
 // What to observe (stdout):
 //     Received file data: 1234 bytes -> OUTFILE
 //     Sent: Thank you
-// and file_server prints   Message from client: Thank you.   Against `file_server --close`
-// the client prints the same two lines, yet the server never sees the message: it arrives
-// at a closed socket and is answered with a reset (see the README).
-// OUTFILE is created (or truncated) before connecting; if that fails, one line and exit 1.
-// A connection that breaks before end of stream: one line, exit 1, e.g.
-//     file_client: read (after 65536 bytes): Connection reset by peer
-// and OUTFILE holds only the bytes that arrived.
+// and file_server prints   Message from client: Thank you.   The bytes go to a temporary
+// OUTFILE.part-XXXXXX beside OUTFILE, renamed to OUTFILE once the file is complete.
+// Otherwise: one line naming what arrived, exit 1, no answer, and no OUTFILE (an older
+// OUTFILE stays as it was), e.g.
+//     file_client: transfer incomplete: 161533516 of 209715200 bytes
+//     file_client: read (after 65536 of 209715200 bytes): Connection reset by peer
+#include <endian.h>
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
 #include <string_view>
 
 #include "common/error.hpp"
@@ -29,14 +37,33 @@
 #include "common/io.hpp"
 #include "common/net.hpp"
 
+namespace {
+std::string partial_path;  // OUTFILE.part-XXXXXX while it exists
+
+// Every failure after mkstemp() comes through here first: no partial file may outlive a
+// transfer that failed.  errno is kept for the message that follows.
+void remove_partial() {
+    int saved = errno;
+    if (!partial_path.empty()) unlink(partial_path.c_str());
+    errno = saved;
+}
+}  // namespace
+
 int main(int argc, char* argv[]) {
     if (argc != 4) common::die_usage("HOST PORT OUTFILE");
     const char* out_path = argv[3];
     // If the server has gone, write() must fail with EPIPE (reported below), not kill us.
     if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) common::die("signal");
 
-    common::Fd out_fd(open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644));
-    if (!out_fd) common::die("cannot create %s", out_path);
+    // The partial file lives beside OUTFILE (same directory, so same file system: rename()
+    // can replace OUTFILE in one atomic step).  Created before connecting: a bad OUTFILE
+    // fails before the server sends anything.
+    partial_path = std::string(out_path) + ".part-XXXXXX";
+    common::Fd out_fd(mkstemp(partial_path.data()));
+    if (!out_fd) {
+        partial_path.clear();
+        common::die("cannot create %s", out_path);
+    }
 
     common::Fd sock;
     for (const addrinfo& ai : common::resolve(argv[1], argv[2], SOCK_STREAM)) {
@@ -44,26 +71,87 @@ int main(int argc, char* argv[]) {
         if (sock && connect(sock.get(), ai.ai_addr, ai.ai_addrlen) == 0) break;
         sock.reset();
     }
-    if (!sock) common::die("connect to %s port %s", argv[1], argv[2]);
+    if (!sock) {
+        remove_partial();
+        common::die("connect to %s port %s", argv[1], argv[2]);
+    }
 
     // Read until end of stream: read() returns 0 once the server's FIN has arrived and every
-    // byte before it has been read.  (No length is sent: the FIN marks the end of the file.)
+    // byte before it has been read.  The first 8 bytes are the size; the rest is the file.
     static char buf[16384];
-    size_t total = 0;
+    unsigned char header[8];
+    size_t header_got = 0;                 // of the 8 bytes of the size
+    uint64_t size = 0, total = 0;          // announced, and received, bytes of the file
+    auto arrived = [&]() -> std::string {  // what arrived so far, for the one failure line
+        char text[80];
+        if (header_got == 0)
+            snprintf(text, sizeof text, "0 bytes");
+        else if (header_got < sizeof header)
+            snprintf(text, sizeof text, "%zu of 8 header bytes", header_got);
+        else
+            snprintf(text, sizeof text, "%llu of %llu bytes",
+                     static_cast<unsigned long long>(total), static_cast<unsigned long long>(size));
+        return text;
+    };
     for (;;) {
         ssize_t n = read(sock.get(), buf, sizeof buf);
         if (n == -1 && errno == EINTR) continue;
-        if (n == -1) common::die("read (after %zu bytes)", total);
+        if (n == -1) {
+            remove_partial();
+            common::die("read (after %s)", arrived().c_str());
+        }
         if (n == 0) break;
-        if (!common::write_all(out_fd.get(), buf, static_cast<size_t>(n)))
-            common::die("write %s", out_path);
-        total += static_cast<size_t>(n);
+        const char* data = buf;
+        size_t len = static_cast<size_t>(n);
+        if (header_got < sizeof header) {  // TCP has no boundaries: the size may come in parts
+            size_t take = std::min(len, sizeof header - header_got);
+            memcpy(header + header_got, data, take);
+            header_got += take;
+            data += take;
+            len -= take;
+            if (header_got < sizeof header) continue;
+            uint64_t size_be;
+            memcpy(&size_be, header, sizeof size_be);
+            size = be64toh(size_be);
+        }
+        if (len > size - total) {
+            remove_partial();
+            common::fatal("transfer too long: more than the %llu bytes announced",
+                          static_cast<unsigned long long>(size));
+        }
+        if (!common::write_all(out_fd.get(), data, len)) {
+            remove_partial();
+            common::die("write %s", partial_path.c_str());
+        }
+        total += len;
     }
-    if (close(out_fd.release()) == -1) common::die("close %s", out_path);
-    printf("Received file data: %zu bytes -> %s\n", total, out_path);
+    // End of stream.  From a server that finished, or from one that crashed: its kernel
+    // closes the socket with the same FIN.  Only the count tells them apart.
+    if (header_got < sizeof header || total < size) {
+        remove_partial();
+        common::fatal("transfer incomplete: %s", arrived().c_str());
+    }
+
+    // Complete.  On disk first (fsync), with OUTFILE's usual mode (mkstemp() makes 0600), then
+    // under its name: rename() replaces any older OUTFILE at once, never with half a file.
+    mode_t mask = umask(0);
+    umask(mask);
+    if (fchmod(out_fd.get(), 0644 & ~mask) == -1 || fsync(out_fd.get()) == -1 ||
+        close(out_fd.release()) == -1) {
+        remove_partial();
+        common::die("write %s", partial_path.c_str());
+    }
+    if (rename(partial_path.c_str(), out_path) == -1) {
+        remove_partial();
+        common::die("rename %s to %s", partial_path.c_str(), out_path);
+    }
+    partial_path.clear();
+    printf("Received file data: %llu bytes -> %s\n", static_cast<unsigned long long>(total),
+           out_path);
     fflush(stdout);
 
-    // Our output stream is still open: the server half-closed only its own.
+    // Our output stream is still open: the server half-closed only its own.  The answer now
+    // also means "I have all of it".
     constexpr std::string_view kThanks = "Thank you";  // 9 bytes; the book also sent its '\0'
     if (!common::write_all(sock.get(), kThanks)) common::die("write");
     printf("Sent: %s\n", kThanks.data());

@@ -2,16 +2,19 @@
 // processes over loopback, and the test itself as a client where it must watch the wire.
 //
 // What these tests prove: files of 0 bytes, 1 byte and 10 MiB of random data arrive
-// byte-identical (sha256sum); after its shutdown(SHUT_WR) the server still reads the client's
-// "Thank you", and the four-way close goes through FIN_WAIT2 (server) / CLOSE_WAIT (client)
-// to TIME_WAIT on the server's side; with --close the same message is lost and answered with
-// a reset, while the data written right before close() still arrives whole; input left
-// unread at close() turns the close into a reset; SHUT_WR, SHUT_RD and SHUT_RDWR do what the
-// README says on Linux; strace shows shutdown(fd, SHUT_WR), and with --close no shutdown at
-// all; a client that disconnects mid-file, never reads, or never ends its stream does not
-// stop the server; socat as client and as server; IPv6; a missing or unreadable FILE fails
-// before listening; bad usage, refused connections, unknown hosts and an uncreatable OUTFILE
-// give one line and the right exit status.
+// byte-identical (sha256sum), behind their 8-byte size; after its shutdown(SHUT_WR) the server
+// still reads the client's "Thank you", and the four-way close goes through FIN_WAIT2 (server) /
+// CLOSE_WAIT (client) to TIME_WAIT on the server's side; with --close the same message is lost
+// and answered with a reset, while the data written right before close() still arrives whole;
+// input left unread at close() turns the close into a reset; SHUT_WR, SHUT_RD and SHUT_RDWR do
+// what the README says on Linux; strace shows shutdown(fd, SHUT_WR), and with --close no
+// shutdown at all; a client that disconnects mid-file, never reads, never ends its stream, or
+// trickles does not stop the server (--timeout-ms, --deadline-ms), nor does the descriptor
+// limit; the server SIGKILLed anywhere in a transfer never leaves a complete-looking OUTFILE
+// (end of stream is not proof of completion: the size is); file_client keeps only what the
+// size proves complete; socat as client and as server; IPv6; a missing or unreadable FILE
+// fails before listening; bad usage, refused connections, unknown hosts and an uncreatable
+// OUTFILE give one line and the right exit status.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/sockios.h>
@@ -19,13 +22,18 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <regex>
@@ -45,6 +53,50 @@ using harness::Process;
 using harness::wait_until;
 
 constexpr size_t kTenMiB = 10 << 20;
+
+// ---- The protocol: an 8-byte size (network byte order), then the file, then FIN ----------
+
+std::string size_header(uint64_t size) {
+    std::string h(8, '\0');
+    for (int i = 7; i >= 0; --i, size >>= 8)
+        h[static_cast<size_t>(i)] = static_cast<char>(size & 0xff);
+    return h;
+}
+
+// What file_server sends for a file with CONTENT: its size, then its bytes.
+std::string framed(const std::string& content) {
+    return size_header(content.size()) + content;
+}
+
+// The names in directory DIR (sorted), e.g. to check that file_client left nothing behind.
+std::vector<std::string> entries(const std::string& dir) {
+    std::vector<std::string> names;
+    for (const auto& e : std::filesystem::directory_iterator(dir))
+        names.push_back(e.path().filename().string());
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+// The lowest descriptor number that process PID does not use: the one its next socket gets.
+int lowest_free_fd(pid_t pid) {
+    const std::string dir = "/proc/" + std::to_string(pid) + "/fd/";
+    int fd = 0;
+    struct stat st;
+    while (fd < 65536 && lstat((dir + std::to_string(fd)).c_str(), &st) == 0)
+        ++fd;
+    return fd;
+}
+
+// The size of file_client's partial file (OUTFILE.part-XXXXXX) in DIR; -1 while there is none.
+long partial_size(const std::string& dir) {
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+        if (e.path().filename().string().find(".part-") == std::string::npos) continue;
+        auto size = std::filesystem::file_size(e.path(), ec);
+        return ec ? -1 : static_cast<long>(size);
+    }
+    return -1;
+}
 
 // SHA-256 of a file, computed by coreutils' sha256sum (a digest we did not write).
 std::string sha256_of(const std::string& path) {
@@ -178,9 +230,10 @@ TEST(Ch07HalfClose, ServerReadsTheAnswerSentAfterItsFinAndTheCloseTakesFourSteps
     ASSERT_TRUE(fd) << strerror(errno);
     const int me = local_port(fd.get());
 
-    // 1-2. The server's FIN (its shutdown) ends our stream: we have the whole file ...
+    // 1-2. The server's FIN (its shutdown) ends our stream: we have the whole file, behind
+    // its size ...
     harness::Received got = harness::recv_to_end(fd.get());
-    EXPECT_EQ(got.data, content);
+    EXPECT_EQ(got.data, framed(content));
     ASSERT_EQ(got.end, harness::End::kFin);
     // ... and the connection is only half closed: we are in CLOSE_WAIT, the server waits in
     // FIN_WAIT2 for our FIN, still able to read.
@@ -214,7 +267,7 @@ TEST(Ch07Close, TheAnswerIsLostAndAnsweredWithAReset) {
     common::Fd fd = harness::connect_tcp("127.0.0.1", port);
     ASSERT_TRUE(fd) << strerror(errno);
     harness::Received got = harness::recv_to_end(fd.get());
-    EXPECT_TRUE(got.data == content) << got.data.size() << " bytes";
+    EXPECT_TRUE(got.data == framed(content)) << got.data.size() << " bytes";
     ASSERT_EQ(got.end, harness::End::kFin);  // the FIN looks the same as after shutdown()
     ASSERT_TRUE(server.read_line());         // "client 1 connected from ..."
     EXPECT_EQ(server.read_line(), "client 1: sent 1048576 bytes, close()");
@@ -282,9 +335,10 @@ TEST(Ch07Close, InputLeftUnreadTurnsCloseIntoAReset) {
         ASSERT_TRUE(harness::send_all(fd.get(), "too early"));
         ASSERT_TRUE(wait_until([&] { return unacknowledged(fd.get()) == 0; }));
 
+        const std::string sent = framed(content);
         harness::Received got = harness::recv_to_end(fd.get(), Deadline(60s));
-        ASSERT_LE(got.data.size(), content.size());
-        EXPECT_TRUE(got.data == content.substr(0, got.data.size())) << "not a prefix";
+        ASSERT_LE(got.data.size(), sent.size());
+        EXPECT_TRUE(got.data == sent.substr(0, got.data.size())) << "not a prefix";
         if (close_mode) {
             // close() with unread input: RST at once instead of FIN, and whatever was still
             // in the server's output buffer is thrown away (often part of the file).
@@ -295,7 +349,7 @@ TEST(Ch07Close, InputLeftUnreadTurnsCloseIntoAReset) {
             // shutdown(SHUT_WR) closes only the output: the whole file, FIN, and then the
             // server reads our early message.
             EXPECT_EQ(got.end, harness::End::kFin);
-            EXPECT_EQ(got.data.size(), content.size());
+            EXPECT_EQ(got.data.size(), sent.size());
             fd.reset();  // our end of stream: now the server prints what it read
             EXPECT_TRUE(server.wait_for_line("Message from client: too early"));
         }
@@ -398,7 +452,7 @@ TEST(Ch07Faults, ClientThatDisconnectsMidFileDoesNotStopTheServer) {
     auto warning = server.read_err_line();
     ASSERT_TRUE(warning);
     EXPECT_TRUE(
-        std::regex_match(*warning, std::regex(R"(file_server: client 1: write after \d+ bytes: )"
+        std::regex_match(*warning, std::regex(R"(file_server: client 1: send after \d+ bytes: )"
                                               R"((Connection reset by peer|Broken pipe))")))
         << *warning;
 
@@ -407,6 +461,38 @@ TEST(Ch07Faults, ClientThatDisconnectsMidFileDoesNotStopTheServer) {
     EXPECT_EQ(sha256_of(dir.file("out")), sha256_of(file));
     EXPECT_TRUE(server.wait_for_line("client 2: end of stream after 9 bytes, closed"));
     EXPECT_TRUE(server.running());
+}
+
+TEST(Ch07Faults, AClientResetInTheBacklogCostsOneLine) {
+    harness::TempDir dir;
+    std::string file = dir.file("f");
+    harness::write_file(file, harness::random_bytes(1 << 20, 20));
+    int port;
+    Process server = start_server(file, {}, &port);
+    ASSERT_GT(port, 0);
+    // The server stopped, client 1 connects (the kernel completes the handshake and queues
+    // it) and resets the connection before it is accepted.  Linux still hands it to
+    // accept(); the first send() on it fails.
+    server.signal(SIGSTOP);
+    ASSERT_TRUE(harness::wait_until([&] {
+        auto st = harness::proc_stat(server.pid());
+        return st && st->state == 'T';
+    }));
+    common::Fd fd = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(fd) << strerror(errno);
+    linger abort{.l_onoff = 1, .l_linger = 0};
+    ASSERT_EQ(setsockopt(fd.get(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort), 0);
+    fd.reset();
+    server.signal(SIGCONT);
+    auto warning = server.read_err_line();
+    ASSERT_TRUE(warning);
+    EXPECT_TRUE(std::regex_match(*warning, std::regex(R"(file_server: client 1: send after 0 )"
+                                                      R"(bytes: (Connection reset by peer|)"
+                                                      R"(Broken pipe))")))
+        << *warning;
+    run_file_client(port, dir.file("out"), 1 << 20);
+    EXPECT_EQ(sha256_of(dir.file("out")), sha256_of(file));
+    EXPECT_TRUE(server.wait_for_line("client 2: end of stream after 9 bytes, closed"));
 }
 
 TEST(Ch07Faults, StalledClientsAreDroppedAfterTheTimeout) {
@@ -430,7 +516,7 @@ TEST(Ch07Faults, StalledClientsAreDroppedAfterTheTimeout) {
     common::Fd never_ends = harness::connect_tcp("127.0.0.1", port);
     ASSERT_TRUE(never_ends) << strerror(errno);
     harness::Received got = harness::recv_to_end(never_ends.get(), Deadline(60s));
-    EXPECT_EQ(got.data.size(), kTenMiB);
+    EXPECT_EQ(got.data.size(), 8 + kTenMiB);
     EXPECT_EQ(got.end, harness::End::kFin);
     EXPECT_EQ(server.read_err_line(Deadline(20s)),
               "file_server: client 2: no end of stream for " + ms + " ms, closing");
@@ -439,6 +525,238 @@ TEST(Ch07Faults, StalledClientsAreDroppedAfterTheTimeout) {
     run_file_client(port, dir.file("out"), kTenMiB);
     EXPECT_EQ(sha256_of(dir.file("out")), sha256_of(file));
     EXPECT_TRUE(server.wait_for_line("client 3: end of stream after 9 bytes, closed"));
+}
+
+TEST(Ch07Faults, TricklingClientsAreDroppedAtTheDeadlineAndTheNextGetsTheWholeFile) {
+    harness::TempDir dir;
+    std::string file = dir.file("ten.bin");
+    harness::write_file(file, harness::random_bytes(kTenMiB, 17));
+    const std::chrono::milliseconds deadline = harness::scaled(2000ms);
+    const std::string ms = std::to_string(deadline.count());
+    // --timeout-ms 0: no limit on a single read() or write() (the book's way): each of these
+    // clients makes some progress all the time, and only the deadline of the whole exchange
+    // can stop it.
+    int port;
+    Process server = start_server(file, {"--timeout-ms", "0", "--deadline-ms", ms}, &port);
+    ASSERT_GT(port, 0);
+
+    struct Trickler {
+        std::string name;
+        std::string line;  // the server's line about it (a regex)
+    };
+    const std::vector<Trickler> tricklers = {
+        // Reads 4 KiB every 100 ms through a 64 KiB receive buffer: the 10 MiB cannot hide
+        // in buffers (at most 4 MiB on the server's side), the server is still sending.
+        {"slow reader", "deadline of " + ms + R"( ms passed after \d+ of 10485760 bytes, closing)"},
+        // Reads the file, then says "Thank you" one byte every 300 ms, never ending it.
+        {"trickled answer",
+         "deadline of " + ms + R"( ms passed with no end of stream after \d+ bytes, closing)"},
+        // Reads the file, then floods its answer without end (a 64 MiB "line").
+        {"endless answer",
+         "deadline of " + ms + R"( ms passed with no end of stream after \d+ bytes, closing)"},
+    };
+    int n = 0;
+    for (const Trickler& t : tricklers) {
+        SCOPED_TRACE(t.name);
+        ++n;
+        const auto start = harness::Clock::now();
+        common::Fd fd =
+            n == 1 ? connect_small_rcvbuf(port, 64 << 10) : harness::connect_tcp("127.0.0.1", port);
+        ASSERT_TRUE(fd) << strerror(errno);
+        if (n > 1) {
+            harness::Received got = harness::recv_to_end(fd.get(), Deadline(60s));
+            ASSERT_EQ(got.data.size(), 8 + kTenMiB);
+            ASSERT_EQ(got.end, harness::End::kFin);
+        }
+        // The client's pace is the lesson here: a step, then up to one pace waiting for the
+        // server's verdict.
+        const std::string flood(64 << 10, 'x');
+        std::optional<std::string> verdict;
+        for (size_t step = 0; !verdict && harness::Clock::now() - start < harness::scaled(30s);
+             ++step) {
+            char buf[4096];
+            if (n == 1)
+                (void)recv(fd.get(), buf, sizeof buf, MSG_DONTWAIT);
+            else if (n == 2)
+                (void)send(fd.get(), &"Thank you "[step % 10], 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+            else
+                (void)send(fd.get(), flood.data(), flood.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+            verdict = server.read_err_line(Deadline(n == 1 ? 100ms : n == 2 ? 300ms : 1ms));
+        }
+        const auto took = harness::Clock::now() - start;
+        ASSERT_TRUE(verdict) << "still not dropped after 30 s";
+        EXPECT_TRUE(std::regex_match(
+            *verdict, std::regex("file_server: client " + std::to_string(n) + ": " + t.line)))
+            << *verdict;
+        // The deadline runs from accept(), after our connect(): never earlier than that.
+        EXPECT_GE(took, deadline);
+        EXPECT_LE(took, deadline + harness::scaled(1500ms))
+            << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms";
+        fd.reset();
+    }
+    // The next client is served, byte-exact.
+    run_file_client(port, dir.file("out"), kTenMiB);
+    EXPECT_EQ(sha256_of(dir.file("out")), sha256_of(file));
+    EXPECT_TRUE(server.wait_for_line("client 4: end of stream after 9 bytes, closed"));
+    EXPECT_TRUE(server.running());
+}
+
+TEST(Ch07Faults, AtTheDescriptorLimitItWaitsWithoutSpinningAndServesOnceItCan) {
+    harness::TempDir dir;
+    std::string file = dir.file("f");
+    harness::write_file(file, harness::random_bytes(1 << 20, 18));
+    int port;
+    Process server = start_server(file, {}, &port);
+    ASSERT_GT(port, 0);
+    // Once the server waits in accept(), its soft limit goes down to its lowest free descriptor
+    // number.  accept() takes its descriptor when it is called, so the call under way still
+    // succeeds (client 1); the next one fails at once with EMFILE, client or not.  (An
+    // iterative server has no client whose leaving would free a descriptor; the limit coming
+    // back up stands for ENFILE or ENOMEM passing.)
+    ASSERT_TRUE(harness::wait_until([&] {
+        long call = harness::current_syscall(server.pid());
+        return call == SYS_accept || call == SYS_accept4;
+    }));
+    const int lowest_free = lowest_free_fd(server.pid());
+    ASSERT_GT(lowest_free, 2);
+    rlimit old{};
+    ASSERT_EQ(prlimit(server.pid(), RLIMIT_NOFILE, nullptr, &old), 0) << strerror(errno);
+    rlimit tight{static_cast<rlim_t>(lowest_free), old.rlim_max};
+    ASSERT_EQ(prlimit(server.pid(), RLIMIT_NOFILE, &tight, nullptr), 0) << strerror(errno);
+    run_file_client(port, dir.file("out1"), 1 << 20);
+    expect_half_close_log(server, 1, 1 << 20);
+    EXPECT_EQ(server.read_err_line(),
+              "file_server: accept: Too many open files: retrying, with back-off up to 1000 ms");
+
+    // Client 2 waits in the backlog.  The idle window (here the lesson itself is timing):
+    // 2 s in which it is not accepted, and the server must not burn CPU retrying accept().
+    Process client(PROG_file_client, {"127.0.0.1", std::to_string(port), dir.file("out2")});
+    const long ticks_before = harness::cpu_ticks(server.pid());
+    EXPECT_EQ(server.read_line(Deadline(2s)), std::nullopt) << "a client was accepted";
+    const long ticks = harness::cpu_ticks(server.pid()) - ticks_before;
+    EXPECT_LE(ticks, 10) << "the server used " << ticks * 1000 / sysconf(_SC_CLK_TCK)
+                         << " ms of CPU in 2 s while it could not accept: a busy loop";
+    EXPECT_TRUE(server.running());
+    EXPECT_TRUE(client.running());
+    EXPECT_EQ(server.err().find("Too many", server.err().find("Too many") + 1), std::string::npos)
+        << "said more than once:\n"
+        << server.err();
+
+    // Descriptors again: within one back-off step the waiting client is accepted and served.
+    ASSERT_EQ(prlimit(server.pid(), RLIMIT_NOFILE, &old, nullptr), 0) << strerror(errno);
+    auto status = client.finish(Deadline(30s));
+    ASSERT_TRUE(status);
+    EXPECT_TRUE(harness::exited_with(*status, 0)) << client.err();
+    EXPECT_EQ(sha256_of(dir.file("out2")), sha256_of(file));
+    auto resumed = server.read_err_line();
+    ASSERT_TRUE(resumed);
+    EXPECT_TRUE(
+        std::regex_match(*resumed, std::regex(R"(file_server: accepting again after \d+ retries)")))
+        << *resumed;
+    EXPECT_TRUE(server.wait_for_line("client 2: end of stream after 9 bytes, closed"));
+}
+
+// ---- A crashed server: end of stream is not proof of completion ------------------------------
+
+TEST(Ch07Crash, ServerKilledAnywhereInTheTransferLeavesNoOutfile) {
+    // A sparse 1 GiB file: read as zeros, no disk used.  The client is far from its end
+    // when the server dies: at most the socket buffers (32 MiB + 4 MiB here) arrive after K.
+    harness::TempDir in;
+    constexpr uint64_t kSize = 1ull << 30;
+    const std::string file = in.file("big.bin");
+    harness::write_file(file, "");
+    ASSERT_EQ(truncate(file.c_str(), kSize), 0) << strerror(errno);
+
+    struct Point {
+        std::string name;
+        long received;  // the server dies once the client has this many file bytes; -1: before
+    };
+    const std::vector<Point> points = {
+        {"in the backlog, before accept()", -1},
+        {"after the size and the first bytes", 1},
+        {"after 1 MiB", 1 << 20},
+        {"after 16 MiB", 16 << 20},
+        {"after 128 MiB", 128 << 20},
+    };
+    for (int round = 1; round <= 3; ++round) {
+        for (const Point& p : points) {
+            SCOPED_TRACE("round " + std::to_string(round) + ", killed " + p.name);
+            harness::TempDir out_dir;
+            int port;
+            Process server = start_server(file, {}, &port);
+            ASSERT_GT(port, 0);
+            // Before accept(): the server stopped, the client's connection completes in the
+            // kernel's backlog, and the client waits in read().
+            if (p.received < 0) {
+                server.signal(SIGSTOP);
+                ASSERT_TRUE(harness::wait_until([&] {
+                    auto st = harness::proc_stat(server.pid());
+                    return st && st->state == 'T';
+                }));
+            }
+            Process client(PROG_file_client,
+                           {"127.0.0.1", std::to_string(port), out_dir.file("out")});
+            if (p.received < 0)
+                ASSERT_TRUE(harness::wait_until([&] {
+                    return harness::current_syscall(client.pid()) == SYS_read;
+                })) << client.err();
+            else
+                ASSERT_TRUE(harness::wait_until(
+                    [&] { return partial_size(out_dir.path()) >= p.received; }, Deadline(60s)))
+                    << client.err();
+            server.signal(SIGKILL);  // its kernel closes the socket: FIN (or RST, unaccepted)
+            ASSERT_TRUE(server.wait_exit());
+
+            auto status = client.finish(Deadline(60s));
+            ASSERT_TRUE(status);
+            EXPECT_TRUE(harness::exited_with(*status, 1)) << harness::describe_status(*status);
+            EXPECT_EQ(client.out(), "");
+            if (p.received < 0) {
+                // An unaccepted connection is reset when the listening socket closes.
+                EXPECT_EQ(client.err(),
+                          "file_client: read (after 0 bytes): Connection reset by peer\n");
+            } else {
+                std::smatch m;
+                ASSERT_TRUE(std::regex_match(
+                    client.err(), m,
+                    std::regex(R"(file_client: transfer incomplete: (\d+) of 1073741824 bytes\n)")))
+                    << client.err();
+                const uint64_t got = std::stoull(m[1]);
+                std::printf("  killed %s: %llu bytes had arrived\n", p.name.c_str(),
+                            static_cast<unsigned long long>(got));
+                EXPECT_GE(got, static_cast<uint64_t>(p.received));
+                EXPECT_LT(got, kSize);
+            }
+            EXPECT_EQ(entries(out_dir.path()), std::vector<std::string>{})
+                << "no OUTFILE, no partial file";
+        }
+    }
+}
+
+TEST(Ch07Crash, ServerKilledAfterItsLastByteStillGivesTheWholeFile) {
+    // The contrast: killed once the whole file is on its way (its shutdown() is done), the
+    // server's FIN still comes after every byte, and the size proves the file complete.
+    harness::TempDir dir, out_dir;
+    const std::string file = dir.file("f");
+    harness::write_file(file, harness::random_bytes(4 << 20, 19));
+    for (int round = 1; round <= 3; ++round) {
+        SCOPED_TRACE("round " + std::to_string(round));
+        const std::string out = out_dir.file("out" + std::to_string(round));
+        int port;
+        Process server = start_server(file, {}, &port);
+        ASSERT_GT(port, 0);
+        Process client(PROG_file_client, {"127.0.0.1", std::to_string(port), out});
+        ASSERT_TRUE(server.wait_for_line("client 1: sent 4194304 bytes, shutdown(SHUT_WR)"));
+        server.signal(SIGKILL);
+        ASSERT_TRUE(server.wait_exit());
+        auto status = client.finish(Deadline(60s));
+        ASSERT_TRUE(status);
+        EXPECT_TRUE(harness::exited_with(*status, 0)) << client.err();
+        EXPECT_EQ(client.out(),
+                  "Received file data: 4194304 bytes -> " + out + "\nSent: Thank you\n");
+        EXPECT_EQ(sha256_of(out), sha256_of(file));
+    }
+    EXPECT_EQ(entries(out_dir.path()), (std::vector<std::string>{"out1", "out2", "out3"}));
 }
 
 // ---- Lesson check with strace -----------------------------------------------------------
@@ -500,37 +818,71 @@ TEST(Ch07Socat, SocatClientGetsTheFileAndItsEarlyMessageIsRead) {
     // socat sends its stdin at once and, at its end, half-closes with shutdown(SHUT_WR) —
     // long before the file has arrived.  The message waits in the server's input buffer
     // until the server reads it, after its own half-close.  -t 30: socat waits at most
-    // that long for the server's FIN after its own (only a bound for a hang).
+    // that long for the server's FIN after its own (only a bound for a hang).  socat knows
+    // nothing of the protocol: its output is the stream, the 8-byte size and the file.
     Process socat("socat", {"-t", "30", "-", "TCP:127.0.0.1:" + std::to_string(port)});
     ASSERT_TRUE(socat.write_stdin("Thank you"));
     socat.close_stdin();
     auto status = socat.finish(Deadline(60s));
     ASSERT_TRUE(status);
     EXPECT_TRUE(harness::exited_with(*status, 0)) << socat.err();
-    EXPECT_TRUE(socat.out() == content) << socat.out().size() << " bytes";
+    EXPECT_TRUE(socat.out() == framed(content)) << socat.out().size() << " bytes";
     expect_half_close_log(server, 1, content.size());
+}
+
+// socat serving FILE_ON_DISK as the whole stream: -u, one direction only, the file to the
+// connection; at the file's end socat closes.  With -d -d it logs its port:
+//     ... N listening on AF=2 127.0.0.1:37569
+Process socat_file_server(const std::string& file_on_disk, int* port) {
+    Process socat("socat",
+                  {"-d", "-d", "-u", "OPEN:" + file_on_disk, "TCP-LISTEN:0,bind=127.0.0.1"});
+    *port = 0;
+    while (auto line = socat.read_err_line()) {
+        if (line->find("listening on AF=2 127.0.0.1:") == std::string::npos) continue;
+        *port = std::stoi(line->substr(line->rfind(':') + 1));
+        break;
+    }
+    EXPECT_GT(*port, 0) << "socat did not log its port:\n" << socat.err();
+    return socat;
 }
 
 TEST(Ch07Socat, FileClientReceivesAFileFromSocat) {
     SOCKLAB_REQUIRE_TOOL("socat");
     harness::TempDir dir;
-    std::string file = dir.file("f");
-    harness::write_file(file, harness::random_bytes(3 << 20, 14));
-    // -u: one direction only, the file to the connection; at the file's end socat closes.
-    // With -d -d it logs its port:   ... N listening on AF=2 127.0.0.1:37569
-    Process socat("socat", {"-d", "-d", "-u", "OPEN:" + file, "TCP-LISTEN:0,bind=127.0.0.1"});
-    int port = 0;
-    while (auto line = socat.read_err_line()) {
-        if (line->find("listening on AF=2 127.0.0.1:") == std::string::npos) continue;
-        port = std::stoi(line->substr(line->rfind(':') + 1));
-        break;
-    }
-    ASSERT_GT(port, 0) << "socat did not log its port:\n" << socat.err();
+    const std::string content = harness::random_bytes(3 << 20, 14);
+    harness::write_file(dir.file("f"), content);
+    // socat speaks no protocol of ours: it sends a file as it is.  So the file it sends is
+    // the stream file_server would send: the 8-byte size, then the data.
+    harness::write_file(dir.file("stream"), framed(content));
+    int port;
+    Process socat = socat_file_server(dir.file("stream"), &port);
+    ASSERT_GT(port, 0);
     run_file_client(port, dir.file("out"), 3 << 20);
-    EXPECT_EQ(sha256_of(dir.file("out")), sha256_of(file));
+    EXPECT_EQ(sha256_of(dir.file("out")), sha256_of(dir.file("f")));
     auto status = socat.finish();
     ASSERT_TRUE(status);
     EXPECT_TRUE(harness::exited_with(*status, 0)) << socat.err();
+}
+
+TEST(Ch07Socat, APeerThatSendsNoSizeGivesNoOutfile) {
+    SOCKLAB_REQUIRE_TOOL("socat");
+    harness::TempDir dir, out_dir;
+    // The old protocol (the book's): the bare file, then FIN.  Its first 8 bytes are read as
+    // the size (here far more than follows): the transfer cannot be proven complete.
+    const std::string content = harness::random_bytes(3 << 20, 14);
+    harness::write_file(dir.file("f"), content);
+    int port;
+    Process socat = socat_file_server(dir.file("f"), &port);
+    ASSERT_GT(port, 0);
+    auto r =
+        harness::run(PROG_file_client, {"127.0.0.1", std::to_string(port), out_dir.file("out")});
+    EXPECT_EQ(r.exit_code(), 1) << r.err;
+    EXPECT_TRUE(std::regex_match(r.err, std::regex(R"(file_client: transfer incomplete: )"
+                                                   R"(3145720 of \d+ bytes\n)")))
+        << r.err;
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(entries(out_dir.path()), std::vector<std::string>{});
+    ASSERT_TRUE(socat.finish());
 }
 
 // ---- IPv6 ------------------------------------------------------------------------------------
@@ -587,7 +939,8 @@ TEST(Ch07Errors, MissingOrUnreadableFileFailsBeforeListening) {
 }
 
 TEST(Ch07Errors, BadUsageAndBadPortsGiveOneLineAndExitTwo) {
-    const std::string server_usage = "usage: file_server PORT FILE [--close] [--timeout-ms N]\n";
+    const std::string server_usage =
+        "usage: file_server PORT FILE [--close] [--timeout-ms N] [--deadline-ms N]\n";
     const std::string client_usage = "usage: file_client HOST PORT OUTFILE\n";
     struct Bad {
         const char* prog;
@@ -602,6 +955,13 @@ TEST(Ch07Errors, BadUsageAndBadPortsGiveOneLineAndExitTwo) {
         {PROG_file_server,
          {"0", "/etc/hostname", "--timeout-ms", "-1"},
          "file_server: invalid --timeout-ms '-1' (expected 0 to 600000)\n"},
+        {PROG_file_server, {"0", "/etc/hostname", "--deadline-ms"}, server_usage},
+        {PROG_file_server,
+         {"0", "/etc/hostname", "--deadline-ms", "3600001"},
+         "file_server: invalid --deadline-ms '3600001' (expected 0 to 3600000)\n"},
+        {PROG_file_server,
+         {"0", "/etc/hostname", "--deadline-ms", "1e3"},
+         "file_server: invalid --deadline-ms '1e3' (expected 0 to 3600000)\n"},
         {PROG_file_server,
          {"abc", "/no/such/file"},  // the port is checked first
          "file_server: invalid port 'abc': not a decimal number (expected 0 to 65535)\n"},
@@ -644,15 +1004,15 @@ TEST(Ch07Errors, ClientFailuresGiveOneLineAndExitOne) {
               "file_client: cannot create " + bad_out + ": No such file or directory\n");
 }
 
-TEST(Ch07Errors, ClientReportsAResetMidFileAndKeepsWhatArrived) {
+TEST(Ch07Errors, ClientReportsAResetMidFileAndLeavesNoOutfile) {
     harness::TempDir dir;
     harness::Listener listener = harness::listen_loopback();
     ASSERT_GT(listener.port, 0);
     Process client(PROG_file_client, {"127.0.0.1", std::to_string(listener.port), dir.file("out")});
     common::Fd conn = harness::accept_within(listener.fd.get());
     ASSERT_TRUE(conn) << client.err();
-    std::string part = harness::random_bytes(100000, 16);
-    ASSERT_TRUE(harness::send_all(conn.get(), part));
+    ASSERT_TRUE(harness::send_all(conn.get(), size_header(1 << 20)));
+    ASSERT_TRUE(harness::send_all(conn.get(), harness::random_bytes(100000, 16)));
     linger abort{.l_onoff = 1, .l_linger = 0};  // then RST instead of FIN
     ASSERT_EQ(setsockopt(conn.get(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort), 0);
     conn.reset();
@@ -660,13 +1020,67 @@ TEST(Ch07Errors, ClientReportsAResetMidFileAndKeepsWhatArrived) {
     auto status = client.finish();
     ASSERT_TRUE(status);
     EXPECT_TRUE(harness::exited_with(*status, 1)) << harness::describe_status(*status);
-    EXPECT_TRUE(
-        std::regex_match(client.err(), std::regex(R"(file_client: read \(after \d+ bytes\): )"
-                                                  R"(Connection reset by peer\n)")))
+    // What arrived before the reset: all of it, some of it, or (a reset may discard what
+    // was queued but not yet read) nothing.
+    EXPECT_TRUE(std::regex_match(client.err(),
+                                 std::regex(R"(file_client: read \(after (0 bytes|\d of 8 header )"
+                                            R"(bytes|\d+ of 1048576 bytes)\): )"
+                                            R"(Connection reset by peer\n)")))
         << client.err();
     EXPECT_EQ(client.out(), "");
-    std::string got = harness::read_file(dir.file("out"));
-    EXPECT_TRUE(got == part.substr(0, got.size())) << "OUTFILE is not a prefix of what was sent";
+    EXPECT_EQ(entries(dir.path()), std::vector<std::string>{}) << "no OUTFILE, no partial file";
+}
+
+// ---- The protocol: only what the size proves complete becomes OUTFILE ---------------------
+
+TEST(Ch07Protocol, ClientKeepsOnlyWhatTheSizeProvesCompleteAndAnswersOnlyThen) {
+    struct Case {
+        std::string name, stream, err;  // err empty: a complete transfer
+        std::string file = "";          // OUTFILE then
+    };
+    std::vector<Case> cases = {
+        {"nothing", "", "file_client: transfer incomplete: 0 bytes\n"},
+        {"part of the size", std::string(3, '\0'),
+         "file_client: transfer incomplete: 3 of 8 header bytes\n"},
+        {"less than announced", size_header(100) + std::string(50, 'x'),
+         "file_client: transfer incomplete: 50 of 100 bytes\n"},
+        {"more than announced", size_header(10) + std::string(20, 'x'),
+         "file_client: transfer too long: more than the 10 bytes announced\n"},
+        {"exactly as announced", size_header(5) + "hello", "", "hello"},
+        {"an empty file", size_header(0), "", ""},
+    };
+    for (const Case& c : cases) {
+        SCOPED_TRACE(c.name);
+        harness::TempDir dir;
+        // An older OUTFILE is replaced only by a complete one (rename() is atomic).
+        harness::write_file(dir.file("out"), "the previous version");
+        harness::Listener listener = harness::listen_loopback();
+        ASSERT_GT(listener.port, 0);
+        Process client(PROG_file_client,
+                       {"127.0.0.1", std::to_string(listener.port), dir.file("out")});
+        common::Fd conn = harness::accept_within(listener.fd.get());
+        ASSERT_TRUE(conn) << client.err();
+        ASSERT_TRUE(harness::send_all(conn.get(), c.stream));
+        ASSERT_EQ(shutdown(conn.get(), SHUT_WR), 0);  // FIN: end of stream, as from a server
+        // The answer comes only after a complete file: "Thank you" means "I have it all".
+        harness::Received answer = harness::recv_to_end(conn.get());
+        EXPECT_EQ(answer.end, harness::End::kFin);
+        auto status = client.finish();
+        ASSERT_TRUE(status);
+        EXPECT_EQ(entries(dir.path()), std::vector<std::string>{"out"});
+        if (c.err.empty()) {
+            EXPECT_TRUE(harness::exited_with(*status, 0)) << client.err();
+            EXPECT_EQ(answer.data, "Thank you");
+            EXPECT_EQ(harness::read_file(dir.file("out")), c.file);
+            EXPECT_EQ(client.err(), "");
+        } else {
+            EXPECT_TRUE(harness::exited_with(*status, 1)) << harness::describe_status(*status);
+            EXPECT_EQ(answer.data, "");
+            EXPECT_EQ(harness::read_file(dir.file("out")), "the previous version");
+            EXPECT_EQ(client.err(), c.err);
+            EXPECT_EQ(client.out(), "");
+        }
+    }
 }
 
 }  // namespace
