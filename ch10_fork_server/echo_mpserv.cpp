@@ -186,7 +186,7 @@ int main(int argc, char* argv[]) {
         pid_t pid = fork();
         if (pid == -1) {  // EAGAIN (process limit), ENOMEM: this one client is refused
             int err = errno;
-            common::note("fork: %s: client %s dropped; the next wait until a child ends",
+            common::note("fork: %s: client %s dropped; the next clients wait until a child ends",
                          strerror(err),
                          common::to_string(reinterpret_cast<sockaddr*>(&addr)).c_str());
             client_fd.reset();  // close(): the connection ends

@@ -612,7 +612,8 @@ TEST(Ch10MpServ, AtTheProcessLimitOneClientIsDroppedTheNextWaitUntilAChildEnds) 
     EXPECT_NE(end.end, harness::End::kDeadline) << "the client beyond the limit was not closed";
     EXPECT_EQ(server.read_err_line(),
               "echo_mpserv: fork: Resource temporarily unavailable: client " +
-                  local_address(dropped.get()) + " dropped; the next wait until a child ends");
+                  local_address(dropped.get()) +
+                  " dropped; the next clients wait until a child ends");
     EXPECT_GE(cg.denied(), 1);
 
     common::Fd waiting = harness::connect_tcp("127.0.0.1", port);
