@@ -214,7 +214,6 @@ int main(int argc, char* argv[]) {
     pid_t pid = fork();
     if (pid == -1) common::die("fork");
     if (pid == 0) {  // the writer keeps only the read end and FILE
-        signal(SIGCHLD, SIG_DFL);
         sigprocmask(SIG_SETMASK, &unblocked, nullptr);
         listen_fd.reset();
         pipe_write.reset();  // else its read() would never see end of file
@@ -289,7 +288,6 @@ int main(int argc, char* argv[]) {
             continue;  // client_fd closes: the connection ends
         }
         if (pid == 0) {  // the client process
-            signal(SIGCHLD, SIG_DFL);
             sigprocmask(SIG_SETMASK, &unblocked, nullptr);
             listen_fd.reset();
             int status = serve_client(client_fd.get(), pipe_write.get(), client);
