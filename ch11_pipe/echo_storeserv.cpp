@@ -190,8 +190,6 @@ int main(int argc, char* argv[]) {
     }
     if (!listen_fd) common::die("bind to port %s", argv[1]);
     if (listen(listen_fd.get(), SOMAXCONN) == -1) common::die("listen");
-    // Printed and flushed before the first fork(): no stdio buffer is ever copied into a child.
-    common::print_ready("listening on", listen_fd.get());
 
     // The handler is in place, and SIGCHLD blocked, before the writer exists: a writer that
     // dies at once is still reaped and noticed.  From here on the server lets SIGCHLD in only
@@ -229,6 +227,9 @@ int main(int argc, char* argv[]) {
     file_fd.reset();
     // The server keeps pipe_write, unused, for its next clients: each child inherits it.
 
+    // Printed and flushed with SIGCHLD blocked: no signal can make the fflush() fail with
+    // EINTR and leave the line in stdio's buffer for the next fork() to copy into a child.
+    common::print_ready("listening on", listen_fd.get());
     pollfd listener{.fd = listen_fd.get(), .events = POLLIN, .revents = 0};
     bool at_limit = false;                  // said once, until a client is accepted again
     bool paused = false;                    // at a limit: wait for a child's end only ...
