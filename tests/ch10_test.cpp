@@ -685,8 +685,8 @@ TEST(Ch10MpServ, AtTheDescriptorLimitItWaitsWithoutSpinningAndResumes) {
     ASSERT_TRUE(line) << "no line about the limit";
     EXPECT_TRUE(line->starts_with("echo_mpserv: accept: Too many open files: ")) << *line;
     // One of them gives up with a reset, before it sent anything, while it waits.  Linux keeps
-    // it in the backlog (BSD drops it, UNP 16.6): accept() returns it later, and its child's
-    // first read() fails with ECONNRESET.
+    // it in the backlog (Berkeley-derived kernels drop it, UNP 5.11): accept() returns it later,
+    // and its child's first read() fails with ECONNRESET.
     linger abort{.l_onoff = 1, .l_linger = 0};
     ASSERT_EQ(setsockopt(waiting[0].get(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort), 0);
     waiting[0].reset();
