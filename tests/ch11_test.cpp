@@ -33,6 +33,7 @@
 #include <csignal>
 #include <cstring>
 #include <filesystem>
+#include <iostream>
 #include <map>
 #include <regex>
 #include <sstream>
@@ -723,6 +724,8 @@ TEST(Ch11Store, A64MiBLineWithoutNewlineIsStoredInPiecesInBoundedMemory) {
     EXPECT_TRUE(*echo == text) << harness::first_difference(*echo, text);
     long grown = harness::status_value(child, "VmHWM") - hwm_before;
     EXPECT_LT(grown, 2048) << "the client process's peak RSS grew by " << grown << " KiB";
+    std::cout << "64 MiB line: the client process's peak RSS grew " << grown << " KiB (VmHWM "
+              << harness::status_value(child, "VmHWM") << " KiB)\n";
     fd.reset();  // the last piece has no '\n': it is stored with one
 
     ASSERT_TRUE(server.wait_for_line("client 1 disconnected: 16389 lines passed to the writer"));
