@@ -14,17 +14,20 @@
 // exits, "removed proc id" by the parent's SIGCHLD handler when it has reaped the child.
 // `ps -o pid,ppid,stat,cmd --ppid $(pgrep -o echo_mpserv)` lists one child per client and
 // never a Z (zombie).  A child that crashes is reaped too ("killed by signal 11"); the
-// server and the other clients go on.
+// server and the other clients go on.  At a limit (fork: EAGAIN, accept: EMFILE, ...) it
+// says so on stderr, drops at most the one client, and waits for a child to end.
 // After fork() both processes hold both sockets.  The child closes the listening socket and
 // the parent closes the client socket: a socket is closed (for TCP: FIN is sent) only when
 // the LAST descriptor for it is closed, so a parent that kept every client socket would
 // never let a client see end of stream, and would run out of descriptors.
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <string>
 
 #include "common/error.hpp"
@@ -55,6 +58,8 @@ size_t put(char* line, size_t at, long n) {
     return at;
 }
 
+volatile sig_atomic_t children_ended = 0;  // counted by the handler
+
 // SIGCHLD: reap EVERY child that has ended.  Signals are not queued: if ten children end
 // while one SIGCHLD is pending, the handler runs once, so one waitpid() per signal (the book)
 // leaves zombies.  WNOHANG: stop when the rest are still running (0) or none is left (-1).
@@ -63,6 +68,7 @@ void read_childproc(int) {
     int status;
     pid_t id;
     while ((id = waitpid(-1, &status, WNOHANG)) > 0) {
+        children_ended = children_ended + 1;
         char line[80];
         size_t len = put(line, put(line, 0, "removed proc id: "), long{id});
         if (WIFEXITED(status))
@@ -73,6 +79,26 @@ void read_childproc(int) {
         (void)!write(STDOUT_FILENO, line, len);  // one write: the line stays whole
     }
     errno = saved_errno;
+}
+
+// At a limit (fork() fails with EAGAIN: too many processes; accept() with EMFILE, ENOMEM, ...)
+// an immediate retry would only spin.  Wait instead, using no CPU, until a child ends: that
+// frees a process and what it held.  ENDED_BEFORE is children_ended read before the call that
+// failed, so a child that has ended since is not waited for.  With no child at all, or for a
+// limit a child's end may not lift (the parent's own descriptors): at most 1 s.
+void wait_for_a_child(sig_atomic_t ended_before, bool at_most_1s) {
+    sigset_t chld, old;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    // SIGCHLD blocked from the check to the wait: one that comes in between stays pending,
+    // and ppoll() -- which unblocks it and sleeps in one step -- returns at once (EINTR).
+    sigprocmask(SIG_BLOCK, &chld, &old);
+    siginfo_t info{};
+    bool no_child = waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) == -1;  // ECHILD
+    timespec one_second{1, 0};
+    if (children_ended == ended_before)
+        ppoll(nullptr, 0, at_most_1s || no_child ? &one_second : nullptr, &old);
+    sigprocmask(SIG_SETMASK, &old, nullptr);
 }
 
 // One whole line on stdout in one write(), retried after EINTR (common::write_all): lines of
@@ -130,24 +156,42 @@ int main(int argc, char* argv[]) {
     if (listen(listen_fd.get(), SOMAXCONN) == -1) common::die("listen");
     common::print_ready("listening on", listen_fd.get());  // flushes: nothing left to copy
 
-    for (;;) {
+    for (bool at_limit = false;;) {
         sockaddr_storage addr{};
         socklen_t addr_len = sizeof addr;
+        sig_atomic_t ended = children_ended;
         common::Fd client_fd(
             accept(listen_fd.get(), reinterpret_cast<sockaddr*>(&addr), &addr_len));
         if (!client_fd) {
-            if (errno == EINTR) continue;  // the SIGCHLD handler ran: not an error
-            if (errno == ECONNABORTED || errno == EPROTO) {  // reset while in the backlog
-                common::warn("accept");
-                continue;
+            switch (common::accept_failure(errno)) {
+                case common::AcceptFailure::kRetry:  // EINTR: the SIGCHLD handler ran
+                case common::AcceptFailure::kWouldBlock:
+                    // (A client that reset while in the backlog is no error on Linux: accept()
+                    // returns it, and its child's first read() fails with ECONNRESET.)
+                    if (errno != EINTR) common::warn("accept");
+                    continue;
+                case common::AcceptFailure::kExhausted:  // EMFILE, ENFILE, ENOBUFS, ENOMEM
+                    if (!at_limit)  // the clients wait in the backlog meanwhile
+                        common::note("accept: %s: retrying when a child ends, or in 1 s",
+                                     strerror(errno));
+                    at_limit = true;
+                    wait_for_a_child(ended, true);
+                    continue;
+                case common::AcceptFailure::kFatal:  // EBADF, EINVAL, ...: a bug
+                    common::die("accept");
             }
-            common::die("accept");  // EMFILE, ENOMEM, ...: retrying at once would only spin
         }
+        at_limit = false;
 
         pid_t pid = fork();
-        if (pid == -1) {  // EAGAIN (process limit), ENOMEM: refuse this client, keep serving
-            common::warn("fork");
-            continue;  // client_fd's destructor closes the connection
+        if (pid == -1) {  // EAGAIN (process limit), ENOMEM: this one client is refused
+            int err = errno;
+            common::note("fork: %s: client %s dropped; the next clients wait until a child ends",
+                         strerror(err),
+                         common::to_string(reinterpret_cast<sockaddr*>(&addr)).c_str());
+            client_fd.reset();  // close(): the connection ends
+            wait_for_a_child(ended, err != EAGAIN);
+            continue;
         }
         if (pid == 0) {         // the child: serves this one client, then exits
             listen_fd.reset();  // close(serv_sock): the child never accepts

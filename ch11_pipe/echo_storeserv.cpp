@@ -17,8 +17,10 @@
 // The writer ignores SIGINT and SIGTERM and ends when no write end of the pipe is left open:
 // after the server (Ctrl-C, kill) and its last client process have gone.  Then it prints
 //     writer: end of pipe: 1000 lines appended to FILE
+// If the writer dies, the server stops at once: SIGCHLD is blocked except inside ppoll().
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -29,6 +31,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -48,14 +51,25 @@ constexpr size_t kMaxRecord = PIPE_BUF;
 
 volatile sig_atomic_t writer_pid = 0;
 volatile sig_atomic_t writer_gone = 0;
+volatile sig_atomic_t clients_running = 0;  // client processes not yet reaped
 
 // SIGCHLD: reap every child that has ended — several may end before the handler runs.
 void reap_children(int) {
     int saved_errno = errno;
     pid_t pid;
-    while ((pid = waitpid(-1, nullptr, WNOHANG)) > 0)
-        if (pid == writer_pid) writer_gone = 1;
+    while ((pid = waitpid(-1, nullptr, WNOHANG)) > 0) {
+        if (pid == writer_pid)
+            writer_gone = 1;
+        else
+            clients_running = clients_running - 1;
+    }
     errno = saved_errno;
+}
+
+// One whole line on stdout with one write(), no stdio: the server process then holds no
+// stdio buffer that fork() could copy into a child, which would print it a second time.
+void say(const std::string& line) {
+    (void)common::write_all(STDOUT_FILENO, line + "\n");
 }
 
 // The writer process: whatever comes out of the pipe goes to the end of FILE, in the order
@@ -145,8 +159,8 @@ int serve_client(int client_fd, int pipe_write, unsigned long client) {
         if (!send_record(pipe_write, line)) common::die("client %lu: write to the pipe", client);
         ++records;
     }
-    printf("client %lu disconnected: %lu lines passed to the writer\n", client, records);
-    fflush(stdout);
+    say("client " + std::to_string(client) + " disconnected: " + std::to_string(records) +
+        " lines passed to the writer");
     return 0;
 }
 
@@ -163,7 +177,9 @@ int main(int argc, char* argv[]) {
 
     common::Fd listen_fd;
     for (const addrinfo& ai : common::listen_addresses(argv[1], SOCK_STREAM)) {
-        listen_fd.reset(socket(ai.ai_family, ai.ai_socktype, ai.ai_protocol));
+        // Non-blocking: accept() is called once ppoll() says a client waits, and if that
+        // client is gone by then, accept() must return (EAGAIN), not block (see the loop).
+        listen_fd.reset(socket(ai.ai_family, ai.ai_socktype | SOCK_NONBLOCK, ai.ai_protocol));
         if (!listen_fd) continue;
         int on = 1, off = 0;
         setsockopt(listen_fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
@@ -175,6 +191,19 @@ int main(int argc, char* argv[]) {
     if (!listen_fd) common::die("bind to port %s", argv[1]);
     if (listen(listen_fd.get(), SOMAXCONN) == -1) common::die("listen");
 
+    // The handler is in place, and SIGCHLD blocked, before the writer exists: a writer that
+    // dies at once is still reaped and noticed.  From here on the server lets SIGCHLD in only
+    // inside ppoll() below; the children restore the mask they were born with.
+    struct sigaction act {};
+    act.sa_handler = reap_children;
+    sigemptyset(&act.sa_mask);
+    act.sa_flags = 0;
+    if (sigaction(SIGCHLD, &act, nullptr) == -1) common::die("sigaction");
+    sigset_t chld, unblocked;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    if (sigprocmask(SIG_BLOCK, &chld, &unblocked) == -1) common::die("sigprocmask");
+
     // fds[0] is the read end, fds[1] the write end.  fork() copies both descriptors.
     int fds[2];
     if (pipe(fds) == -1) common::die("pipe");
@@ -183,6 +212,7 @@ int main(int argc, char* argv[]) {
     pid_t pid = fork();
     if (pid == -1) common::die("fork");
     if (pid == 0) {  // the writer keeps only the read end and FILE
+        sigprocmask(SIG_SETMASK, &unblocked, nullptr);
         listen_fd.reset();
         pipe_write.reset();  // else its read() would never see end of file
         // Ctrl-C (SIGINT) reaches the whole foreground group, and a service manager sends
@@ -197,41 +227,73 @@ int main(int argc, char* argv[]) {
     file_fd.reset();
     // The server keeps pipe_write, unused, for its next clients: each child inherits it.
 
-    struct sigaction act {};
-    act.sa_handler = reap_children;
-    sigemptyset(&act.sa_mask);
-    act.sa_flags = 0;  // no SA_RESTART: accept() fails with EINTR after a SIGCHLD
-    if (sigaction(SIGCHLD, &act, nullptr) == -1) common::die("sigaction");
-
+    // Printed and flushed with SIGCHLD blocked: no signal can make the fflush() fail with
+    // EINTR and leave the line in stdio's buffer for the next fork() to copy into a child.
     common::print_ready("listening on", listen_fd.get());
+    pollfd listener{.fd = listen_fd.get(), .events = POLLIN, .revents = 0};
+    bool at_limit = false;                  // said once, until a client is accepted again
+    bool paused = false;                    // at a limit: wait for a child's end only ...
+    const timespec* pause_limit = nullptr;  // ... at most this long (nullptr: no limit)
+    const timespec one_second{1, 0};
     for (unsigned long client = 0;;) {
+        // The only place SIGCHLD gets in: ppoll() unblocks it and waits, in one step.  A child
+        // that ended before (its SIGCHLD pending) ends the wait at once (EINTR), and the check
+        // below sees what the handler did.  The book's way -- check, then block in accept() --
+        // has a window: a SIGCHLD between the two runs the handler without waking accept(),
+        // and the writer's death goes unnoticed until the next client comes (and is lost).
+        // While paused at a limit, the listening socket is left out: clients wait in the
+        // backlog until a child ends (or the time is up).
+        int ready = ppoll(&listener, paused ? 0 : 1, paused ? pause_limit : nullptr, &unblocked);
+        if (ready == -1 && errno != EINTR) common::die("ppoll");
         if (writer_gone) common::fatal("the writer process has ended; stopping");
+        if (paused || ready <= 0) {  // a child ended (EINTR), or the pause is over
+            paused = false;
+            continue;
+        }
+
         sockaddr_storage addr{};
         socklen_t addr_len = sizeof addr;
         common::Fd client_fd(
             accept(listen_fd.get(), reinterpret_cast<sockaddr*>(&addr), &addr_len));
         if (!client_fd) {
-            if (errno == EINTR) continue;                    // a SIGCHLD, not an error
-            if (errno == ECONNABORTED || errno == EPROTO) {  // reset while in the backlog
-                common::warn("accept");
-                continue;
+            switch (common::accept_failure(errno)) {
+                case common::AcceptFailure::kRetry:  // (a client reset in the backlog is no
+                    common::warn("accept");          // error on Linux: accept() returns it)
+                    continue;
+                case common::AcceptFailure::kWouldBlock:  // the client has gone already
+                    continue;
+                case common::AcceptFailure::kExhausted:  // EMFILE, ENFILE, ENOBUFS, ENOMEM
+                    if (!at_limit)
+                        common::note("accept: %s: retrying when a client process ends, or in 1 s",
+                                     strerror(errno));
+                    at_limit = paused = true;
+                    pause_limit = &one_second;
+                    continue;
+                case common::AcceptFailure::kFatal:  // EBADF, EINVAL, ...: a bug
+                    common::die("accept");
             }
-            common::die("accept");
         }
+        at_limit = false;
         ++client;
-        printf("client %lu connected from %s\n", client,
-               common::to_string(reinterpret_cast<sockaddr*>(&addr)).c_str());
-        fflush(stdout);  // before fork(): else the child would inherit and print it again
+        say("client " + std::to_string(client) + " connected from " +
+            common::to_string(reinterpret_cast<sockaddr*>(&addr)));
 
         pid = fork();
-        if (pid == -1) {
-            common::warn("client %lu: fork", client);
-            continue;  // client_fd closes: that client is refused
+        if (pid == -1) {  // EAGAIN (process limit), ENOMEM: this one client is refused
+            common::note(
+                "fork: %s: client %lu dropped; the next clients wait until a client process ends",
+                strerror(errno), client);
+            // Wait for a client process to end; with none running, or for ENOMEM, 1 s at most.
+            paused = true;
+            pause_limit = errno == EAGAIN && clients_running > 0 ? nullptr : &one_second;
+            continue;  // client_fd closes: the connection ends
         }
         if (pid == 0) {  // the client process
+            sigprocmask(SIG_SETMASK, &unblocked, nullptr);
             listen_fd.reset();
             int status = serve_client(client_fd.get(), pipe_write.get(), client);
             exit(status);
         }
+        clients_running = clients_running + 1;  // (SIGCHLD is blocked: no handler meanwhile)
     }  // the server closes client_fd here: the child has its own copy
 }

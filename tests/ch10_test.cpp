@@ -23,8 +23,10 @@
 //   - bad usage, bad ports, unknown hosts, refused connections: one line, exit 2 or 1.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -503,6 +505,224 @@ TEST(Ch10MpServ, AClientThatNeverReadsBlocksOnlyItsOwnChild) {
     EXPECT_TRUE(std::regex_match(*warning, expected)) << *warning;
 }
 
+// ---- Hostile clients and exhaustion -------------------------------------------------------
+
+// The arguments of the system call a process is blocked in (/proc/PID/syscall: number, then
+// the arguments in hex); empty while it runs.
+std::vector<unsigned long> syscall_args(pid_t pid) {
+    std::istringstream in(harness::read_file("/proc/" + std::to_string(pid) + "/syscall"));
+    std::vector<unsigned long> args;
+    std::string nr, arg;
+    if (!(in >> nr) || nr == "running") return args;
+    while (args.size() < 3 && in >> arg)
+        args.push_back(std::stoul(arg, nullptr, 16));
+    return args;
+}
+
+// Blocked in ppoll() with no descriptor to watch: waiting for SIGCHLD (or its 1-s back-off).
+bool waiting_for_a_child(pid_t server) {
+    return wait_until([&] {
+        auto args = syscall_args(server);
+        return harness::current_syscall(server) == SYS_ppoll && args.size() >= 2 && args[1] == 0;
+    });
+}
+
+TEST(Ch10MpServ, FiftyClientsStalledMidLineHoldOnlyTheirOwnChildren) {
+    Process server(PROG_echo_mpserv, {"0"});
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    constexpr int kStalled = 50;
+    std::vector<common::Fd> stalled;
+    for (int i = 0; i < kStalled; ++i) {
+        stalled.push_back(harness::connect_tcp("127.0.0.1", port));
+        ASSERT_TRUE(stalled.back()) << strerror(errno);
+        ASSERT_TRUE(harness::send_all(stalled.back().get(), "half a li"));
+    }
+    // An echo server knows no lines: each child echoes what came, then waits in read().
+    for (auto& fd : stalled)
+        ASSERT_EQ(harness::recv_exact(fd.get(), 9), "half a li");
+    common::Fd other = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(other) << strerror(errno);
+    ASSERT_TRUE(harness::send_all(other.get(), "a whole line\n"));
+    EXPECT_EQ(harness::recv_exact(other.get(), 13), "a whole line\n");
+    ServerLog log;
+    ASSERT_TRUE(log.read_until(server, kStalled + 1, 0)) << server.out();
+    EXPECT_EQ(children_of(server.pid()).size(), size_t(kStalled + 1));
+    for (auto& fd : stalled) {  // whenever they go on, each is served where it stopped
+        ASSERT_TRUE(harness::send_all(fd.get(), "ne\n"));
+        ASSERT_EQ(harness::recv_exact(fd.get(), 3), "ne\n");
+    }
+}
+
+TEST(Ch10MpServ, ATricklingClientHoldsOnlyItsOwnChild) {
+    Process server(PROG_echo_mpserv, {"0"});
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    common::Fd slow = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(slow) << strerror(errno);
+    int on = 1;  // each byte its own segment
+    setsockopt(slow.get(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    const std::string line = "one byte at a time\n";
+    int quick_clients = 0;
+    for (size_t i = 0; i < line.size(); ++i) {
+        ASSERT_TRUE(harness::send_all(slow.get(), line.substr(i, 1)));
+        ASSERT_EQ(harness::recv_exact(slow.get(), 1), line.substr(i, 1));
+        if (i % 6 != 0) continue;
+        // Between two of its bytes, another client comes, is served and leaves.
+        common::Fd quick = harness::connect_tcp("127.0.0.1", port);
+        ASSERT_TRUE(quick) << strerror(errno);
+        ASSERT_TRUE(harness::send_all(quick.get(), "quick\n"));
+        ASSERT_EQ(harness::recv_exact(quick.get(), 6), "quick\n");
+        ++quick_clients;
+    }
+    ServerLog log;
+    ASSERT_TRUE(log.read_until(server, 1 + quick_clients, quick_clients)) << server.out();
+    EXPECT_EQ(children_of(server.pid()).size(), 1u) << "the trickling client's child";
+}
+
+// A pids cgroup that has room for the server and 3 children only: fork() fails with EAGAIN.
+// That costs the one client being forked for (closed, one line on stderr); the clients after
+// it wait in the backlog, without a busy loop, until a child ends; then they are served.
+TEST(Ch10MpServ, AtTheProcessLimitOneClientIsDroppedTheNextWaitUntilAChildEnds) {
+    harness::PidsCgroup cg(1000);
+    if (!cg.ok()) GTEST_SKIP() << cg.why();
+    Process server(PROG_echo_mpserv, {"0"}, {.cgroup = cg.path()});
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    constexpr int kServed = 3;
+    std::vector<common::Fd> served;
+    for (int i = 0; i < kServed; ++i) {
+        served.push_back(harness::connect_tcp("127.0.0.1", port));
+        ASSERT_TRUE(served.back()) << strerror(errno);
+        ASSERT_TRUE(harness::send_all(served.back().get(), "served\n"));
+        ASSERT_EQ(harness::recv_exact(served.back().get(), 7), "served\n");
+    }
+    ServerLog log;
+    ASSERT_TRUE(log.read_until(server, kServed, 0)) << server.out();
+    // Now full: the server and its children (under ThreadSanitizer, their helper threads too).
+    const long full = cg.current();
+    harness::write_file(cg.path() + "/pids.max", std::to_string(full));
+    ASSERT_EQ(harness::read_file(cg.path() + "/pids.max"), std::to_string(full) + "\n");
+
+    common::Fd dropped = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(dropped) << strerror(errno);
+    ASSERT_TRUE(harness::send_all(dropped.get(), "dropped\n"));
+    auto end = harness::recv_to_end(dropped.get());
+    EXPECT_EQ(end.data, "");
+    EXPECT_NE(end.end, harness::End::kDeadline) << "the client beyond the limit was not closed";
+    EXPECT_EQ(server.read_err_line(),
+              "echo_mpserv: fork: Resource temporarily unavailable: client " +
+                  local_address(dropped.get()) +
+                  " dropped; the next clients wait until a child ends");
+    EXPECT_GE(cg.denied(), 1);
+
+    common::Fd waiting = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(waiting) << strerror(errno);
+    ASSERT_TRUE(harness::send_all(waiting.get(), "waiting\n"));
+    ASSERT_TRUE(waiting_for_a_child(server.pid()))
+        << "not waiting in ppoll(): "
+        << harness::read_file("/proc/" + std::to_string(server.pid()) + "/syscall") << server.err();
+    // The window in which nothing may happen (timing is the lesson here): no second client
+    // dropped, no answer, no CPU burnt.
+    long ticks_before = harness::cpu_ticks(server.pid());
+    EXPECT_EQ(server.read_err_line(Deadline(1s)), std::nullopt);
+    long ticks = harness::cpu_ticks(server.pid()) - ticks_before;
+    EXPECT_LE(ticks, 5) << "a busy loop while it waits";
+    pollfd p{waiting.get(), POLLIN, 0};
+    EXPECT_EQ(poll(&p, 1, 0), 0) << "the waiting client was answered (or dropped) already";
+
+    served[0].reset();  // one client leaves: its child ends and frees its place
+    std::string partial;
+    EXPECT_EQ(harness::recv_exact(waiting.get(), 8, {}, &partial), "waiting\n") << partial;
+    ASSERT_TRUE(log.read_until(server, kServed + 1, 1)) << server.out();
+    EXPECT_TRUE(server.running());
+}
+
+// The parent closes each client's socket right after fork(): it holds 4 descriptors (0-2 and
+// the listening socket) however many clients it serves, and each child has a table of its
+// own, so `prlimit --nofile=32` does not limit the clients.  accept() fails with EMFILE only
+// if the parent has no free slot at all: here the test lowers the running server's limit to 3.
+// The server must wait without spinning, say so once, and resume when a descriptor is free.
+TEST(Ch10MpServ, AtTheDescriptorLimitItWaitsWithoutSpinningAndResumes) {
+    SOCKLAB_REQUIRE_TOOL("prlimit");
+    Process server("prlimit", {"--nofile=32:32", "--", PROG_echo_mpserv, "0"});
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    constexpr int kServed = 40;  // more than the limit
+    std::vector<common::Fd> served;
+    for (int i = 0; i < kServed; ++i) {
+        served.push_back(harness::connect_tcp("127.0.0.1", port));
+        ASSERT_TRUE(served.back()) << strerror(errno);
+        ASSERT_TRUE(harness::send_all(served.back().get(), "served\n"));
+    }
+    for (auto& fd : served)
+        ASSERT_EQ(harness::recv_exact(fd.get(), 7), "served\n");
+
+    ASSERT_TRUE(wait_until([&] {
+        long nr = harness::current_syscall(server.pid());
+        return nr == SYS_accept || nr == SYS_accept4;
+    }));
+    // Soft limit 3: a new descriptor needs a free number below 3, and 0-2 are open.  (The
+    // hard limit stays: raising it again would need CAP_SYS_RESOURCE.)
+    rlimit none{3, 32};
+    ASSERT_EQ(prlimit(server.pid(), RLIMIT_NOFILE, &none, nullptr), 0) << strerror(errno);
+    // The accept() the server is blocked in took its descriptor number before it began to
+    // wait: one more client still gets in.  The next accept() fails with EMFILE.
+    common::Fd last = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(last) << strerror(errno);
+    ASSERT_TRUE(harness::send_all(last.get(), "last\n"));
+    ASSERT_EQ(harness::recv_exact(last.get(), 5), "last\n");
+    constexpr int kWaiting = 5;
+    std::vector<common::Fd> waiting;  // the kernel completes their handshakes: the backlog
+    for (int i = 0; i < kWaiting; ++i) {
+        waiting.push_back(harness::connect_tcp("127.0.0.1", port));
+        ASSERT_TRUE(waiting.back()) << strerror(errno);
+        if (i > 0) {
+            ASSERT_TRUE(harness::send_all(waiting.back().get(), "waiting\n"));
+        }
+    }
+    auto line = server.read_err_line();
+    ASSERT_TRUE(line) << "no line about the limit";
+    EXPECT_TRUE(line->starts_with("echo_mpserv: accept: Too many open files: ")) << *line;
+    // One of them gives up with a reset, before it sent anything, while it waits.  Linux keeps
+    // it in the backlog (Berkeley-derived kernels drop it, UNP 5.11): accept() returns it later,
+    // and its child's first read() fails with ECONNRESET.
+    linger abort{.l_onoff = 1, .l_linger = 0};
+    ASSERT_EQ(setsockopt(waiting[0].get(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort), 0);
+    waiting[0].reset();
+
+    ASSERT_TRUE(waiting_for_a_child(server.pid())) << server.err();
+    long ticks_before = harness::cpu_ticks(server.pid());
+    EXPECT_EQ(server.read_err_line(Deadline(2s)), std::nullopt);  // said once
+    long ticks = harness::cpu_ticks(server.pid()) - ticks_before;
+    EXPECT_LE(ticks, 10) << "a busy loop while it cannot accept";
+    for (size_t i = 1; i < waiting.size(); ++i) {
+        pollfd p{waiting[i].get(), POLLIN, 0};
+        EXPECT_EQ(poll(&p, 1, 0), 0) << "waiting client " << i << " answered while at the limit";
+    }
+    ASSERT_TRUE(harness::send_all(served[7].get(), "still\n"));  // the children serve on
+    EXPECT_EQ(harness::recv_exact(served[7].get(), 6), "still\n");
+
+    rlimit back{32, 32};
+    ASSERT_EQ(prlimit(server.pid(), RLIMIT_NOFILE, &back, nullptr), 0) << strerror(errno);
+    for (size_t i = 1; i < waiting.size(); ++i)
+        EXPECT_EQ(harness::recv_exact(waiting[i].get(), 8), "waiting\n") << "waiting client " << i;
+    std::optional<std::string> reset_line;
+    while ((reset_line = server.read_err_line()) &&
+           reset_line->find("read:") == std::string::npos) {
+    }
+    ASSERT_TRUE(reset_line) << server.err();
+    EXPECT_TRUE(std::regex_match(
+        *reset_line, std::regex(R"(echo_mpserv: proc id \d+: read: Connection reset by peer)")))
+        << *reset_line;
+    server.signal(SIGTERM);
+    ASSERT_TRUE(server.wait_exit());
+    size_t said = 0;
+    for (const std::string& l : harness::lines(server.err()))
+        said += l.find("Too many open files") != std::string::npos;
+    EXPECT_EQ(said, 1u) << server.err();
+}
+
 // Why the child must close the listening socket: the kernel closes a socket when its LAST
 // descriptor is closed.  Kill the parent, and the children serving clients live on; had they
 // kept the listening socket, new clients would still be queued on it and never accepted.
@@ -645,7 +865,8 @@ TEST(Ch10MpServ, SocatClientsAreEchoedConcurrently) {
         auto status = peers[i].finish(Deadline(30s));
         ASSERT_TRUE(status) << "socat did not finish";
         EXPECT_TRUE(harness::exited_with(*status, 0)) << peers[i].err();
-        EXPECT_TRUE(peers[i].out() == payload) << harness::first_difference(peers[i].out(), payload);
+        EXPECT_TRUE(peers[i].out() == payload)
+            << harness::first_difference(peers[i].out(), payload);
     }
     ASSERT_TRUE(log.read_until(server, 3, 3)) << server.out();
 }

@@ -23,7 +23,9 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/inotify.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -31,6 +33,7 @@
 #include <csignal>
 #include <cstring>
 #include <filesystem>
+#include <iostream>
 #include <map>
 #include <regex>
 #include <sstream>
@@ -466,6 +469,393 @@ TEST(Ch11Store, IfTheWriterDiesTheServerStopsAndEchoesNoLineItCannotStore) {
     EXPECT_EQ(end.data, "");
     EXPECT_NE(end.end, harness::End::kDeadline);
     EXPECT_EQ(harness::read_file(file), "stored\n");
+}
+
+// Killing the writer must stop the server promptly whatever the timing: also when a client
+// connects right after the kill, and however the SIGCHLD falls between the server's steps.
+TEST(Ch11Store, KillingTheWriterStopsTheServerPromptlyWhateverTheTiming) {
+    for (int round = 0; round < 20; ++round) {
+        SCOPED_TRACE("round " + std::to_string(round));
+        const bool late_client = round % 2 == 1;
+        harness::TempDir dir;
+        std::string file = dir.file("store.txt");
+        int port = 0;
+        Process server = start_store(file, &port);
+        ASSERT_GT(port, 0);
+        auto children = children_of(server.pid());
+        ASSERT_EQ(children.size(), 1u) << "the writer";
+        ASSERT_EQ(kill(children[0].pid, SIGKILL), 0);
+        common::Fd late;
+        if (late_client) {  // may be refused already, or be accepted just before the notice
+            late = harness::connect_tcp("127.0.0.1", port);
+            if (late) harness::send_all(late.get(), "late\n");
+        }
+        auto status = server.wait_exit(Deadline(5s));
+        ASSERT_TRUE(status) << "the server did not notice the writer's death\n" << server.err();
+        EXPECT_TRUE(harness::exited_with(*status, 1)) << harness::describe_status(*status);
+        EXPECT_NE(server.err().find("echo_storeserv: the writer process has ended; stopping\n"),
+                  std::string::npos)
+            << server.err();
+        if (late) {
+            // Its line may have gone into the pipe before the writer was quite dead: then it
+            // was echoed, and is lost with whatever else a killed writer had not read yet.  Its
+            // next line finds no reader (EPIPE): the client process stops, the connection ends.
+            harness::send_all(late.get(), "after\n");
+            auto end = harness::recv_to_end(late.get());
+            EXPECT_TRUE(end.data == "" || end.data == "late\n") << end.data;
+            EXPECT_NE(end.end, harness::End::kDeadline);
+        }
+        std::string stored = harness::read_file(file);
+        EXPECT_TRUE(stored == "" || stored == "late\n") << stored;
+    }
+}
+
+// Why no timing can hide the writer's death: SIGCHLD is blocked all the time except inside
+// ppoll(), which unblocks it and waits in one step.  So the handler runs only there, and
+// the check after ppoll() sees what it did; the handler is in place before the writer exists.
+TEST(Ch11Store, StraceShowsSigchldIsHandledOnlyWhileItWaitsInPpoll) {
+    SOCKLAB_REQUIRE_TOOL("strace");
+    harness::TempDir dir;
+    std::string file = dir.file("store.txt"), trace = dir.file("trace");
+    Process strace("strace",
+                   {"-f", "-o", trace, "-e",
+                    "trace=rt_sigaction,rt_sigprocmask,ppoll,accept,accept4,clone,clone3,fork",
+                    "-e", "signal=SIGCHLD", PROG_echo_storeserv, "0", file},
+                   harness::traced());
+    int port = strace.wait_ready();
+    ASSERT_GT(port, 0) << strace.err();
+    auto traced = children_of(strace.pid());
+    ASSERT_EQ(traced.size(), 1u);
+    const pid_t server = traced[0].pid;
+    for (int k = 1; k <= 2; ++k) {  // two clients come and go: two SIGCHLDs
+        common::Fd fd = harness::connect_tcp("127.0.0.1", port);
+        ASSERT_TRUE(fd) << strerror(errno);
+        ASSERT_TRUE(harness::send_all(fd.get(), "line\n"));
+        ASSERT_EQ(harness::recv_exact(fd.get(), 5), "line\n");
+        fd.reset();
+        ASSERT_TRUE(strace.wait_for_line("client " + std::to_string(k) + " disconnected"));
+        ASSERT_TRUE(harness::wait_until([&] { return children_of(server).size() == 1; }));
+    }
+    ASSERT_EQ(kill(children_of(server)[0].pid, SIGKILL), 0);  // the writer: the third SIGCHLD
+    ASSERT_TRUE(strace.finish(Deadline(20s))) << "strace did not end";
+    EXPECT_NE(strace.err().find("the writer process has ended; stopping"), std::string::npos)
+        << strace.err();
+
+    std::vector<std::string> calls;  // the server's, in order
+    for (const auto& [pid, call] : strace_calls(harness::read_file(trace)))
+        if (pid == std::to_string(server)) calls.push_back(call);
+    auto first = [&](const std::string& pattern) {
+        return std::find_if(calls.begin(), calls.end(), [&](const std::string& c) {
+            return std::regex_search(c, std::regex(pattern));
+        });
+    };
+    auto fork = first(R"(^(clone|clone3|fork)\(.*SIGCHLD.*= \d+$)");
+    ASSERT_NE(fork, calls.end()) << "no fork of the writer";
+    EXPECT_LT(first(R"(^rt_sigaction\(SIGCHLD, \{sa_handler=0x)"), fork)
+        << "the handler must be in place before the writer is forked";
+    EXPECT_LT(first(R"(^rt_sigprocmask\(SIG_BLOCK, \[CHLD\])"), fork)
+        << "SIGCHLD must be blocked before the writer is forked";
+    int signals = 0;
+    for (auto c = calls.begin(); c != calls.end(); ++c) {
+        if (!c->starts_with("--- SIGCHLD")) continue;
+        ++signals;
+        ASSERT_NE(c, calls.begin());
+        EXPECT_TRUE(std::prev(c)->starts_with("ppoll(") &&
+                    std::prev(c)->find("= ? ERESTARTNOHAND") != std::string::npos)
+            << "SIGCHLD handled outside ppoll(), after: " << *std::prev(c);
+    }
+    EXPECT_EQ(signals, 3);
+    for (const std::string& c : calls)
+        EXPECT_FALSE(c.starts_with("accept") && c.find("= ?") != std::string::npos)
+            << "accept() blocked: " << c;
+}
+
+// ---- Hostile clients and exhaustion ----------------------------------------------------
+
+// True once the server is paused at a limit: in ppoll() without the listening socket (the
+// second argument in /proc/PID/syscall, nfds, is 0), waiting for a child's end.
+bool paused_at_the_limit(pid_t server) {
+    return harness::wait_until([&] {
+        std::istringstream in(harness::read_file("/proc/" + std::to_string(server) + "/syscall"));
+        long nr = -1;
+        std::string fds, nfds;
+        return in >> nr >> fds >> nfds && nr == SYS_ppoll && std::stoul(nfds, nullptr, 16) == 0;
+    });
+}
+
+TEST(Ch11Store, AClientThatNeverReadsBlocksOnlyItsOwnProcess) {
+    harness::TempDir dir;
+    std::string file = dir.file("store.txt");
+    int port = 0;
+    Process server = start_store(file, &port);
+    ASSERT_GT(port, 0);
+    common::Fd stuck = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(stuck) << strerror(errno);
+    ASSERT_TRUE(server.wait_for_line("client 1 connected"));
+    // Lines, sent without reading the echo until nothing more fits: the client process is
+    // blocked writing the echo, and stops reading.
+    const std::string line = std::string(999, 's') + "\n";
+    size_t sent = 0;
+    for (Deadline d; !d.expired();) {
+        ssize_t n = send(stuck.get(), line.data() + sent % line.size(),
+                         line.size() - sent % line.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0) {
+            sent += static_cast<size_t>(n);
+            continue;
+        }
+        ASSERT_TRUE(n == -1 && (errno == EAGAIN || errno == EINTR)) << strerror(errno);
+        pollfd p{stuck.get(), POLLOUT, 0};
+        if (poll(&p, 1, 200) == 0) break;  // stalled: no room will come
+    }
+    ASSERT_GT(sent, size_t(64 << 10));
+
+    // Meanwhile another client is echoed and stored.
+    common::Fd other = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(other) << strerror(errno);
+    ASSERT_TRUE(harness::send_all(other.get(), "other client\n"));
+    EXPECT_EQ(harness::recv_exact(other.get(), 13), "other client\n");
+    auto stored = wait_for_file_lines(file, 1);
+    EXPECT_NE(std::find(stored.begin(), stored.end(), "other client"), stored.end());
+
+    // The stuck client goes away (RST, unread echo): its process learns it and ends.
+    stuck.reset();
+    auto gone = server.wait_for_line("client 1 disconnected: ");
+    ASSERT_TRUE(gone) << server.err();
+    EXPECT_TRUE(server.running());
+}
+
+TEST(Ch11Store, FiftyClientsStalledMidLineHoldOnlyTheirOwnProcesses) {
+    harness::TempDir dir;
+    std::string file = dir.file("store.txt");
+    int port = 0;
+    Process server = start_store(file, &port);
+    ASSERT_GT(port, 0);
+    constexpr int kStalled = 50;
+    std::vector<common::Fd> stalled;
+    for (int k = 0; k < kStalled; ++k) {
+        stalled.push_back(harness::connect_tcp("127.0.0.1", port));
+        ASSERT_TRUE(stalled.back()) << strerror(errno);
+        std::string half = "client " + std::to_string(k) + " half";
+        ASSERT_TRUE(harness::send_all(stalled.back().get(), half));
+        ASSERT_EQ(harness::recv_exact(stalled.back().get(), half.size()), half);
+    }
+    // Another client is echoed and stored; the half lines wait in their own processes.
+    common::Fd other = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(other) << strerror(errno);
+    ASSERT_TRUE(harness::send_all(other.get(), "a whole line\n"));
+    EXPECT_EQ(harness::recv_exact(other.get(), 13), "a whole line\n");
+    EXPECT_EQ(wait_for_file_lines(file, 1), std::vector<std::string>{"a whole line"});
+    EXPECT_EQ(children_of(server.pid()).size(), size_t(kStalled + 2));  // and the writer
+
+    // Half of them finish their line, the others leave mid-line: all 50 lines are stored.
+    for (int k = 0; k < kStalled; ++k) {
+        if (k % 2 == 0) {
+            ASSERT_TRUE(harness::send_all(stalled[size_t(k)].get(), " done\n"));
+            ASSERT_EQ(harness::recv_exact(stalled[size_t(k)].get(), 6), " done\n");
+        }
+        stalled[size_t(k)].reset();
+    }
+    auto stored = wait_for_file_lines(file, kStalled + 1);
+    ASSERT_EQ(stored.size(), size_t(kStalled + 1));
+    std::sort(stored.begin() + 1, stored.end());
+    std::vector<std::string> expected;
+    for (int k = 0; k < kStalled; ++k)
+        expected.push_back("client " + std::to_string(k) + " half" + (k % 2 == 0 ? " done" : ""));
+    std::sort(expected.begin(), expected.end());
+    EXPECT_TRUE(std::equal(expected.begin(), expected.end(), stored.begin() + 1));
+}
+
+TEST(Ch11Store, ATricklingClientHoldsOnlyItsOwnProcess) {
+    harness::TempDir dir;
+    std::string file = dir.file("store.txt");
+    int port = 0;
+    Process server = start_store(file, &port);
+    ASSERT_GT(port, 0);
+    common::Fd slow = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(slow) << strerror(errno);
+    int on = 1;  // each byte its own segment
+    setsockopt(slow.get(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    const std::string line = "one byte at a time\n";
+    std::vector<std::string> expected;
+    for (size_t i = 0; i < line.size(); ++i) {
+        ASSERT_TRUE(harness::send_all(slow.get(), line.substr(i, 1)));
+        ASSERT_EQ(harness::recv_exact(slow.get(), 1), line.substr(i, 1));
+        if (i % 6 != 0 || i + 1 == line.size()) continue;
+        // Between two of its bytes, another client comes, is echoed, stored, and leaves.
+        std::string quick = "quick " + std::to_string(i) + "\n";
+        common::Fd fd = harness::connect_tcp("127.0.0.1", port);
+        ASSERT_TRUE(fd) << strerror(errno);
+        ASSERT_TRUE(harness::send_all(fd.get(), quick));
+        ASSERT_EQ(harness::recv_exact(fd.get(), quick.size()), quick);
+        expected.push_back(quick.substr(0, quick.size() - 1));
+        EXPECT_EQ(wait_for_file_lines(file, expected.size()), expected);
+    }
+    expected.push_back("one byte at a time");  // whole, after the others: no bytes mixed in
+    EXPECT_EQ(wait_for_file_lines(file, expected.size()), expected);
+}
+
+TEST(Ch11Store, A64MiBLineWithoutNewlineIsStoredInPiecesInBoundedMemory) {
+    harness::TempDir dir;
+    std::string file = dir.file("store.txt");
+    int port = 0;
+    Process server = start_store(file, &port);
+    ASSERT_GT(port, 0);
+    common::Fd fd = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(fd) << strerror(errno);
+    ASSERT_TRUE(server.wait_for_line("client 1 connected"));
+    pid_t child = 0;
+    for (const auto& c : children_of(server.pid()))
+        child = std::max(child, c.pid);  // forked after the writer
+    ASSERT_TRUE(harness::send_all(fd.get(), std::string(1 << 20, 'x')));
+    ASSERT_TRUE(harness::recv_exact(fd.get(), 1 << 20));
+    long hwm_before = harness::status_value(child, "VmHWM");
+
+    constexpr size_t kSize = 64 << 20;
+    std::string text(kSize - (1 << 20), '\0');
+    for (size_t i = 0; i < text.size(); ++i)
+        text[i] = static_cast<char>('a' + i % 26);
+    bool sent = true;
+    std::thread sender([&] { sent = harness::send_all(fd.get(), text, Deadline(120s)); });
+    std::string partial;
+    auto echo = harness::recv_exact(fd.get(), text.size(), Deadline(120s), &partial);
+    sender.join();
+    ASSERT_TRUE(sent);
+    ASSERT_TRUE(echo) << partial.size() << " bytes echoed";
+    EXPECT_TRUE(*echo == text) << harness::first_difference(*echo, text);
+    long grown = harness::status_value(child, "VmHWM") - hwm_before;
+    EXPECT_LT(grown, 2048) << "the client process's peak RSS grew by " << grown << " KiB";
+    std::cout << "64 MiB line: the client process's peak RSS grew " << grown << " KiB (VmHWM "
+              << harness::status_value(child, "VmHWM") << " KiB)\n";
+    fd.reset();  // the last piece has no '\n': it is stored with one
+
+    ASSERT_TRUE(server.wait_for_line("client 1 disconnected: 16389 lines passed to the writer"));
+    EXPECT_EQ(server.read_err_line(),
+              "echo_storeserv: client 1: a line longer than 4095 bytes is stored in pieces");
+    // 64 MiB and 16389 '\n's: the size says when the writer is done (no re-reading per event).
+    const uintmax_t stored_size = kSize + 16389;
+    harness::wait_until([&] { return std::filesystem::file_size(file) >= stored_size; },
+                        Deadline(60s));
+    auto stored = harness::lines(harness::read_file(file));
+    ASSERT_EQ(stored.size(), 16389u);
+    for (size_t i = 0; i + 1 < stored.size(); ++i)
+        ASSERT_EQ(stored[i].size(), 4095u) << "line " << i;
+    EXPECT_EQ(stored.back().size(), kSize - 16388 * 4095);
+}
+
+// A pids cgroup with room for the server, the writer and 3 client processes only: fork()
+// fails with EAGAIN.  That costs the one client (closed, one line on stderr); the clients
+// after it wait in the backlog, without a busy loop, until a client process ends.
+TEST(Ch11Store, AtTheProcessLimitOneClientIsDroppedTheNextWaitUntilAClientLeaves) {
+    harness::PidsCgroup cg(1000);
+    if (!cg.ok()) GTEST_SKIP() << cg.why();
+    harness::TempDir dir;
+    std::string file = dir.file("store.txt");
+    int port = 0;
+    Process server = start_store(file, &port, {.cgroup = cg.path()});
+    ASSERT_GT(port, 0);
+    constexpr int kServed = 3;
+    std::vector<common::Fd> served;
+    for (int k = 1; k <= kServed; ++k) {
+        served.push_back(harness::connect_tcp("127.0.0.1", port));
+        ASSERT_TRUE(served.back()) << strerror(errno);
+        ASSERT_TRUE(harness::send_all(served.back().get(), "served\n"));
+        ASSERT_EQ(harness::recv_exact(served.back().get(), 7), "served\n");
+    }
+    const long full = cg.current();
+    harness::write_file(cg.path() + "/pids.max", std::to_string(full));
+    ASSERT_EQ(harness::read_file(cg.path() + "/pids.max"), std::to_string(full) + "\n");
+
+    common::Fd dropped = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(dropped) << strerror(errno);
+    ASSERT_TRUE(harness::send_all(dropped.get(), "dropped\n"));
+    auto end = harness::recv_to_end(dropped.get());
+    EXPECT_EQ(end.data, "");
+    EXPECT_NE(end.end, harness::End::kDeadline) << "the client beyond the limit was not closed";
+    EXPECT_EQ(server.read_err_line(),
+              "echo_storeserv: fork: Resource temporarily unavailable: client 4 dropped; the "
+              "next clients wait until a client process ends");
+    EXPECT_GE(cg.denied(), 1);
+
+    common::Fd waiting = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(waiting) << strerror(errno);
+    ASSERT_TRUE(harness::send_all(waiting.get(), "waiting\n"));
+    ASSERT_TRUE(paused_at_the_limit(server.pid())) << server.err();
+    long ticks_before = harness::cpu_ticks(server.pid());
+    EXPECT_EQ(server.read_err_line(Deadline(1s)), std::nullopt);  // timing is the lesson
+    long ticks = harness::cpu_ticks(server.pid()) - ticks_before;
+    EXPECT_LE(ticks, 5) << "a busy loop while it waits";
+    pollfd p{waiting.get(), POLLIN, 0};
+    EXPECT_EQ(poll(&p, 1, 0), 0) << "the waiting client was answered (or dropped) already";
+
+    served[0].reset();  // one client leaves: its process ends and frees its place
+    std::string partial;
+    EXPECT_EQ(harness::recv_exact(waiting.get(), 8, {}, &partial), "waiting\n") << partial;
+    EXPECT_TRUE(server.wait_for_line("client 5 connected")) << server.out();
+    auto stored = wait_for_file_lines(file, kServed + 1);
+    EXPECT_EQ(std::count(stored.begin(), stored.end(), "dropped"), 0);
+    EXPECT_EQ(stored.back(), "waiting");
+}
+
+// The server holds 0-2, the listening socket and the pipe's write end, whatever the number of
+// clients: it closes each client's socket after fork(), and each client process has its own
+// table.  So `prlimit --nofile=32` does not limit the clients.  accept() fails with EMFILE
+// only if no slot is free at all: here the test lowers the running server's limit to 3.  It
+// must wait without spinning, say so once, and resume when a descriptor is free again.
+TEST(Ch11Store, AtTheDescriptorLimitItWaitsWithoutSpinningAndResumes) {
+    SOCKLAB_REQUIRE_TOOL("prlimit");
+    harness::TempDir dir;
+    std::string file = dir.file("store.txt");
+    Process server("prlimit", {"--nofile=32:32", "--", PROG_echo_storeserv, "0", file});
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    constexpr int kServed = 40;  // more than the limit
+    std::vector<common::Fd> served;
+    for (int k = 0; k < kServed; ++k) {
+        served.push_back(harness::connect_tcp("127.0.0.1", port));
+        ASSERT_TRUE(served.back()) << strerror(errno);
+        ASSERT_TRUE(harness::send_all(served.back().get(), "served\n"));
+    }
+    for (auto& fd : served)
+        ASSERT_EQ(harness::recv_exact(fd.get(), 7), "served\n");
+
+    // Soft limit 3: a new descriptor needs a free number below 3, and 0-2 are open.  (The
+    // hard limit stays: raising it again would need CAP_SYS_RESOURCE.)
+    rlimit none{3, 32};
+    ASSERT_EQ(prlimit(server.pid(), RLIMIT_NOFILE, &none, nullptr), 0) << strerror(errno);
+    constexpr int kWaiting = 4;
+    std::vector<common::Fd> waiting;
+    for (int k = 0; k < kWaiting; ++k) {
+        waiting.push_back(harness::connect_tcp("127.0.0.1", port));
+        ASSERT_TRUE(waiting.back()) << strerror(errno);
+        ASSERT_TRUE(harness::send_all(waiting.back().get(), "waiting\n"));
+    }
+    auto line = server.read_err_line();
+    ASSERT_TRUE(line) << "no line about the limit";
+    EXPECT_TRUE(line->starts_with("echo_storeserv: accept: Too many open files: ")) << *line;
+    ASSERT_TRUE(paused_at_the_limit(server.pid())) << server.err();
+    long ticks_before = harness::cpu_ticks(server.pid());
+    EXPECT_EQ(server.read_err_line(Deadline(2s)), std::nullopt);  // said once
+    long ticks = harness::cpu_ticks(server.pid()) - ticks_before;
+    EXPECT_LE(ticks, 10) << "a busy loop while it cannot accept";
+    for (auto& fd : waiting) {
+        pollfd p{fd.get(), POLLIN, 0};
+        EXPECT_EQ(poll(&p, 1, 0), 0) << "a waiting client was answered while at the limit";
+    }
+    ASSERT_TRUE(harness::send_all(served[7].get(), "still\n"));  // the client processes serve on
+    EXPECT_EQ(harness::recv_exact(served[7].get(), 6), "still\n");
+
+    rlimit back{32, 32};
+    ASSERT_EQ(prlimit(server.pid(), RLIMIT_NOFILE, &back, nullptr), 0) << strerror(errno);
+    for (auto& fd : waiting)
+        EXPECT_EQ(harness::recv_exact(fd.get(), 8), "waiting\n");
+    EXPECT_EQ(wait_for_file_lines(file, kServed + 1 + kWaiting).size(),
+              size_t(kServed + 1 + kWaiting));
+    server.signal(SIGTERM);
+    ASSERT_TRUE(server.wait_exit());
+    size_t said = 0;
+    for (const std::string& l : harness::lines(server.err()))
+        said += l.find("Too many open files") != std::string::npos;
+    EXPECT_EQ(said, 1u) << server.err();
 }
 
 TEST(Ch11Store, CtrlCLosesNoLineAlreadyInThePipe) {
