@@ -102,12 +102,12 @@ enum class AcceptFailure {
 
 // Linux reports a connection that failed in the backlog in two ways.  A connection reset
 // before accept() is *returned* (Berkeley kernels drop it inside the kernel, POSIX says
-// ECONNABORTED, SVR4 returns EPROTO: UNP §5.11, §16.6):
-// its first read fails with ECONNRESET — or, if the client sent bytes before the reset,
-// returns them, and the reset shows at the next call on that socket.  Errors already pending on the new socket are passed
-// on by accept() itself: accept(2) lists ENETDOWN, EPROTO, ENOPROTOOPT, EHOSTDOWN, ENONET,
-// EHOSTUNREACH, EOPNOTSUPP and ENETUNREACH, "treat them like EAGAIN by retrying"; and
-// ECONNABORTED, EPERM (a firewall rule) and ETIMEDOUT occur too.  All of those: kRetry.
+// ECONNABORTED, SVR4 returns EPROTO: UNP §5.11, §16.6): its first read fails with
+// ECONNRESET — or, if the client sent bytes before the reset, returns them, and the reset
+// shows at the next call on that socket.  Errors already pending on the new socket are
+// passed on by accept() itself: accept(2) lists ENETDOWN, EPROTO, ENOPROTOOPT, EHOSTDOWN,
+// ENONET, EHOSTUNREACH, EOPNOTSUPP and ENETUNREACH, "treat them like EAGAIN by retrying";
+// and ECONNABORTED, EPERM (a firewall rule) and ETIMEDOUT occur too.  All of those: kRetry.
 AcceptFailure accept_failure(int err);
 
 }  // namespace common
