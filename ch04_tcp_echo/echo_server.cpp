@@ -114,8 +114,8 @@ int main(int argc, char* argv[]) {
                     // An error already pending on the new connection (ECONNABORTED, EPROTO,
                     // ENETDOWN, ...): that client is gone, serve the next.  A connection reset
                     // while it waited in the backlog is not one of them on Linux: accept()
-                    // returns it, and its first read() fails with ECONNRESET (BSD fails accept()
-                    // with ECONNABORTED instead).
+                    // returns it, and its first read() fails with ECONNRESET (not so on BSD,
+                    // UNP §16.6).
                     if (err != EINTR) common::warn("accept");
                     continue;
                 case common::AcceptFailure::kExhausted:

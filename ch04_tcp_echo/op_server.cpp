@@ -197,24 +197,14 @@ int main(int argc, char* argv[]) {
     int pause_ms = 0;  // > 0 while accept() finds no descriptor or memory
     for (unsigned long client_no = 1;;) {
         common::Fd client_fd(accept(listen_fd.get(), nullptr, nullptr));
-        if (!client_fd) {  // the one accept() policy (DESIGN.md), as in echo_server.cpp
+        if (!client_fd) {  // the one accept() policy: echo_server.cpp explains each case
             int err = errno;
             switch (common::accept_failure(err)) {
-                case common::AcceptFailure::kRetry:
+                case common::AcceptFailure::kRetry:       // that client is gone, not the server
                 case common::AcceptFailure::kWouldBlock:  // (not on a blocking socket)
-                    // An error already pending on the new connection (ECONNABORTED, EPROTO,
-                    // ENETDOWN, ...): that client is gone, the server is not.  (A connection
-                    // reset in the backlog is not one of them: Linux returns it, and its
-                    // read() fails with ECONNRESET.)
                     if (err != EINTR) common::warn("accept");
                     continue;
-                case common::AcceptFailure::kExhausted:
-                    // No descriptor (EMFILE, ENFILE) or no memory (ENOBUFS, ENOMEM) for the new
-                    // socket; the client stays in the backlog.  An iterative server holds no
-                    // client here, so none can leave to free one: the shortage comes from
-                    // outside.  Say so once, then try again after a pause that doubles up to
-                    // 1 s.  (Waiting on listen_fd would return at once: the connection is still
-                    // there.  Retrying at once would spin; exiting would stop the service.)
+                case common::AcceptFailure::kExhausted:  // pause, doubling up to 1 s; say once
                     if (pause_ms == 0)
                         common::note("accept: %s: pausing (up to 1 s) until it succeeds",
                                      strerror(err));
