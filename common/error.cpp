@@ -1,5 +1,7 @@
 #include "common/error.hpp"
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
@@ -7,26 +9,26 @@
 #include <cstring>
 #include <string>
 
-#include <unistd.h>
-
 namespace common {
 namespace {
-
-// One fprintf per message, so lines from several processes or threads do not interleave.
-void report(const char* prefix, bool with_errno, int saved_errno, const char* fmt, va_list ap) {
-    char text[1024];
-    vsnprintf(text, sizeof text, fmt, ap);
-    if (with_errno)
-        fprintf(stderr, "%s%s: %s\n", prefix, text, strerror(saved_errno));
-    else
-        fprintf(stderr, "%s%s\n", prefix, text);
-}
 
 // "prog: ", built once: C++ initialises a local static exactly once, even when several
 // threads report at the same moment (ch18's servers do), so there is no data race.
 const char* program_prefix() {
     static const std::string prefix = std::string(program_invocation_short_name) + ": ";
     return prefix.c_str();
+}
+
+// One fprintf per message, so lines from several processes or threads do not interleave.
+void report(const char* prefix, bool with_errno, const char* fmt, va_list ap) {
+    int saved = errno;
+    char text[1024];
+    vsnprintf(text, sizeof text, fmt, ap);
+    if (with_errno)
+        fprintf(stderr, "%s%s: %s\n", prefix, text, strerror(saved));
+    else
+        fprintf(stderr, "%s%s\n", prefix, text);
+    errno = saved;
 }
 
 // Ends the process without running exit()'s destructors of static objects.  A server's
@@ -40,49 +42,35 @@ const char* program_prefix() {
 
 }  // namespace
 
+// Each one formats FMT with its arguments through report(), then leaves or returns.
+#define SOCKLAB_REPORT(prefix, with_errno) \
+    va_list ap;                            \
+    va_start(ap, fmt);                     \
+    report(prefix, with_errno, fmt, ap);   \
+    va_end(ap)
+
 void die(const char* fmt, ...) {
-    int saved = errno;
-    va_list ap;
-    va_start(ap, fmt);
-    report(program_prefix(), true, saved, fmt, ap);
-    va_end(ap);
+    SOCKLAB_REPORT(program_prefix(), true);
     leave(EXIT_FAILURE);
 }
 
 void fatal(const char* fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    report(program_prefix(), false, 0, fmt, ap);
-    va_end(ap);
+    SOCKLAB_REPORT(program_prefix(), false);
     leave(EXIT_FAILURE);
 }
 
 void die_usage(const char* fmt, ...) {
-    char prefix[300];
-    snprintf(prefix, sizeof prefix, "usage: %s ", program_invocation_short_name);
-    va_list ap;
-    va_start(ap, fmt);
-    report(prefix, false, 0, fmt, ap);
-    va_end(ap);
+    std::string prefix = std::string("usage: ") + program_invocation_short_name + " ";
+    SOCKLAB_REPORT(prefix.c_str(), false);
     leave(2);
 }
 
 void warn(const char* fmt, ...) {
-    int saved = errno;
-    va_list ap;
-    va_start(ap, fmt);
-    report(program_prefix(), true, saved, fmt, ap);
-    va_end(ap);
-    errno = saved;
+    SOCKLAB_REPORT(program_prefix(), true);
 }
 
 void note(const char* fmt, ...) {
-    int saved = errno;
-    va_list ap;
-    va_start(ap, fmt);
-    report(program_prefix(), false, 0, fmt, ap);
-    va_end(ap);
-    errno = saved;
+    SOCKLAB_REPORT(program_prefix(), false);
 }
 
 }  // namespace common

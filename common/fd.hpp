@@ -1,9 +1,8 @@
 // common/fd.hpp — Fd: the one owner of a file descriptor.
 //
 // A socket is a file descriptor (ch01), and every descriptor must be closed exactly once.
-// Fd closes it in its destructor, cannot be copied (two owners would close twice), and can
-// be moved.  close() keeps errno, so   sock.reset(); die("connect");   still reports
-// connect's error.
+// Fd closes it in its destructor, cannot be copied (two owners would close twice), and can be
+// moved.  close() keeps errno: after   sock.reset(); die("connect");   it still says why.
 #pragma once
 
 #include <unistd.h>

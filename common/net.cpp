@@ -3,10 +3,12 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 
 #include "common/error.hpp"
 
@@ -30,87 +32,91 @@ std::optional<uint16_t> parse_port(std::string_view text, std::string* error) {
 uint16_t port_arg(const char* text) {
     std::string error;
     auto port = parse_port(text, &error);
-    if (!port) {
-        fprintf(stderr, "%s: %s\n", program_invocation_short_name, error.c_str());
-        exit(2);
-    }
+    if (!port) note("%s", error.c_str()), exit(2);  // bad usage: status 2
     return *port;
 }
 
-AddrList resolve(const char* host, const char* port, int socktype) {
+namespace {
+
+// getaddrinfo() for HOST (nullptr: the wildcard addresses) and a numeric PORT.
+addrinfo* lookup(const char* host, const char* port, int socktype, int flags, const char* what) {
     port_arg(port);  // reject "abc" before getaddrinfo() takes it for a service name
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;  // IPv4 or IPv6, whatever HOST has
     hints.ai_socktype = socktype;
-    hints.ai_flags = AI_NUMERICSERV;
+    hints.ai_flags = flags | AI_NUMERICSERV;
     addrinfo* head = nullptr;
     int rc = getaddrinfo(host, port, &hints, &head);
-    if (rc != 0) {
-        if (rc == EAI_SYSTEM) die("cannot resolve '%s'", host);
-        fatal("cannot resolve '%s': %s", host, gai_strerror(rc));
-    }
-    return AddrList(head);
+    if (rc == EAI_SYSTEM) die("cannot resolve %s'%s'", what, host);
+    if (rc != 0) fatal("cannot resolve %s'%s': %s", what, host, gai_strerror(rc));
+    return head;
+}
+
+}  // namespace
+
+AddrList resolve(const char* host, const char* port, int socktype) {
+    return AddrList(lookup(host, port, socktype, 0, ""));
 }
 
 AddrList listen_addresses(const char* port, int socktype) {
-    port_arg(port);
     const char* bind_host = getenv("SOCKLAB_BIND");
     if (bind_host && *bind_host == '\0') bind_host = nullptr;
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = socktype;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    addrinfo* head = nullptr;
-    int rc = getaddrinfo(bind_host, port, &hints, &head);
-    if (rc != 0) {
-        if (rc == EAI_SYSTEM) die("cannot resolve SOCKLAB_BIND '%s'", bind_host);
-        fatal("cannot resolve SOCKLAB_BIND '%s': %s", bind_host, gai_strerror(rc));
+    addrinfo* head = lookup(bind_host, port, socktype, AI_PASSIVE, "SOCKLAB_BIND ");
+    // glibc lists 0.0.0.0 before [::]; relink the IPv6 nodes in front so that the
+    // dual-stack [::] is tried first.  Every node stays in the one list freeaddrinfo() frees.
+    addrinfo *v6 = nullptr, *other = nullptr, **v6_end = &v6, **other_end = &other;
+    for (addrinfo* p = head; p; p = p->ai_next) {
+        addrinfo**& end = p->ai_family == AF_INET6 ? v6_end : other_end;
+        *end = p;
+        end = &p->ai_next;
     }
-    // glibc lists 0.0.0.0 before [::]; move the IPv6 entries to the front so that the
-    // dual-stack [::] is tried first.  Only the order of the nodes changes, so
-    // freeaddrinfo() still frees every one of them.
-    addrinfo* v6_head = nullptr;
-    addrinfo** v6_end = &v6_head;
-    addrinfo* other_head = nullptr;
-    addrinfo** other_end = &other_head;
-    for (addrinfo* p = head; p;) {
-        addrinfo* next = p->ai_next;
-        p->ai_next = nullptr;
-        if (p->ai_family == AF_INET6) {
-            *v6_end = p;
-            v6_end = &p->ai_next;
-        } else {
-            *other_end = p;
-            other_end = &p->ai_next;
-        }
-        p = next;
+    *other_end = nullptr;
+    *v6_end = other;
+    return AddrList(v6);
+}
+
+Fd listen_tcp(const char* port, int type_flags, int backlog) {
+    Fd fd;
+    for (const addrinfo& ai : listen_addresses(port, SOCK_STREAM)) {
+        fd.reset(socket(ai.ai_family, ai.ai_socktype | type_flags, ai.ai_protocol));
+        if (!fd) continue;
+        int on = 1, off = 0;
+        setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+        if (ai.ai_family == AF_INET6)
+            setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+        if (bind(fd.get(), ai.ai_addr, ai.ai_addrlen) == 0) break;
+        fd.reset();
     }
-    *v6_end = other_head;
-    return AddrList(v6_head);
+    if (!fd) die("bind to port %s", port);
+    if (listen(fd.get(), backlog) == -1) die("listen");
+    return fd;
+}
+
+Fd connect_tcp(const char* host, const char* port) {
+    Fd fd;
+    for (const addrinfo& ai : resolve(host, port, SOCK_STREAM)) {
+        fd.reset(socket(ai.ai_family, ai.ai_socktype, ai.ai_protocol));
+        if (fd && connect(fd.get(), ai.ai_addr, ai.ai_addrlen) == 0) break;
+        fd.reset();
+    }
+    if (!fd) die("connect to %s port %s", host, port);
+    return fd;
 }
 
 std::string to_string(const sockaddr* sa) {
     char host[INET6_ADDRSTRLEN];
+    auto* in = reinterpret_cast<const sockaddr_in*>(sa);
+    auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
+    std::string text;  // appended piece by piece: GCC 12 -O3 warns (-Wrestrict) on "[" + ...
     if (sa->sa_family == AF_INET) {
-        auto* in = reinterpret_cast<const sockaddr_in*>(sa);
-        inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-        std::string text = host;
-        text += ':';
-        text += std::to_string(ntohs(in->sin_port));
-        return text;
+        text += inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+        return text + ':' + std::to_string(ntohs(in->sin_port));
     }
-    if (sa->sa_family == AF_INET6) {
-        auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
-        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
-        // Appended piece by piece: at -O3, GCC 12 warns (-Wrestrict, a false positive) about
-        // "[" + std::string(host) + ...
-        std::string text = "[";
-        text += host;
-        text += "]:";
-        text += std::to_string(ntohs(in6->sin6_port));
-        return text;
-    }
-    return "(address family " + std::to_string(sa->sa_family) + ")";
+    if (sa->sa_family != AF_INET6) return "(address family " + std::to_string(sa->sa_family) + ")";
+    text += '[';
+    text += inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+    text += "]:";
+    return text + std::to_string(ntohs(in6->sin6_port));
 }
 
 void print_ready(const char* what, int fd) {
@@ -121,38 +127,17 @@ void print_ready(const char* what, int fd) {
     fflush(stdout);  // a test (or a script) is waiting for this line: don't leave it buffered
 }
 
-}  // namespace common
-
-namespace common {
-
 AcceptFailure accept_failure(int err) {
-    switch (err) {
-        case EINTR:
-        case ECONNABORTED:
-        case EPROTO:
-        case ENETDOWN:
-        case ENOPROTOOPT:
-        case EHOSTDOWN:
-        case ENONET:
-        case EHOSTUNREACH:
-        case EOPNOTSUPP:
-        case ENETUNREACH:
-        case EPERM:
-        case ETIMEDOUT:
-            return AcceptFailure::kRetry;
-        case EAGAIN:
-#if EWOULDBLOCK != EAGAIN
-        case EWOULDBLOCK:
-#endif
-            return AcceptFailure::kWouldBlock;
-        case EMFILE:
-        case ENFILE:
-        case ENOBUFS:
-        case ENOMEM:
-            return AcceptFailure::kExhausted;
-        default:
-            return AcceptFailure::kFatal;
-    }
+    using enum AcceptFailure;
+    auto in = [err](std::initializer_list<int> set) {
+        return std::find(set.begin(), set.end(), err) != set.end();
+    };
+    if (in({EINTR, ECONNABORTED, EPROTO, ENETDOWN, ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH,
+            EOPNOTSUPP, ENETUNREACH, EPERM, ETIMEDOUT}))
+        return kRetry;
+    if (in({EAGAIN, EWOULDBLOCK})) return kWouldBlock;
+    if (in({EMFILE, ENFILE, ENOBUFS, ENOMEM})) return kExhausted;
+    return kFatal;
 }
 
 }  // namespace common

@@ -1,17 +1,7 @@
-// common/net.hpp — ports, addresses and the readiness line.
-//
-// Only the *bookkeeping* of addresses lives here: checking a port argument, asking
-// getaddrinfo() for a list of addresses, printing an address.  The lesson's own calls —
-// socket(), bind(), listen(), accept(), connect() — stay in each program, where a reader
-// sees them.  The usual client is the loop from getaddrinfo(3):
-//
-//     common::Fd sock;
-//     for (const addrinfo& ai : common::resolve(host, port, SOCK_STREAM)) {
-//         sock.reset(socket(ai.ai_family, ai.ai_socktype, ai.ai_protocol));
-//         if (sock && connect(sock.get(), ai.ai_addr, ai.ai_addrlen) == 0) break;
-//         sock.reset();
-//     }
-//     if (!sock) common::die("connect to %s port %s", host, port);
+// common/net.hpp — ports, addresses, the readiness line, the accept() policy, and the two
+// setups that ch01/ch04 teach in the open (hello_server.cpp, echo_server.cpp, echo_client.cpp)
+// and later chapters share: listen_tcp() and connect_tcp(), used from ch06 on unless the setup
+// is the program's own lesson.  accept() and the I/O stay in every program's own file.
 #pragma once
 
 #include <netdb.h>
@@ -23,11 +13,12 @@
 #include <string>
 #include <string_view>
 
+#include "common/fd.hpp"
+
 namespace common {
 
-// A port is a decimal number 0..65535 (0: let the kernel choose).  On failure returns
-// nothing and, if `error` is given, stores a one-line reason such as
-// "invalid port 'abc': not a decimal number".
+// A port is a decimal number 0..65535 (0: let the kernel choose).  On failure: nothing, and
+// `error` (if given) gets a reason such as "invalid port 'abc': not a decimal number".
 std::optional<uint16_t> parse_port(std::string_view text, std::string* error = nullptr);
 
 // parse_port() for a command-line argument: on failure prints "prog: invalid port ..."
@@ -38,35 +29,26 @@ uint16_t port_arg(const char* text);
 // Iterate it with a range-for; each element is a `const addrinfo&`.
 class AddrList {
   public:
-    class iterator {
-      public:
-        explicit iterator(const addrinfo* p) : p_(p) {}
-        const addrinfo& operator*() const { return *p_; }
+    struct iterator {
+        const addrinfo* p;
+        const addrinfo& operator*() const { return *p; }
         iterator& operator++() {
-            p_ = p_->ai_next;
+            p = p->ai_next;
             return *this;
         }
         bool operator==(const iterator&) const = default;
-
-      private:
-        const addrinfo* p_;
     };
-
-    explicit AddrList(addrinfo* head) : head_(head) {}
-    iterator begin() const { return iterator(head_.get()); }
-    iterator end() const { return iterator(nullptr); }
+    explicit AddrList(addrinfo* head) : head_(head, freeaddrinfo) {}
+    iterator begin() const { return {head_.get()}; }
+    iterator end() const { return {nullptr}; }
 
   private:
-    struct Free {
-        void operator()(addrinfo* p) const { freeaddrinfo(p); }
-    };
-    std::unique_ptr<addrinfo, Free> head_;
+    std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> head_;
 };
 
-// Client side: every address of HOST (a name, an IPv4 or an IPv6 literal) and PORT, in the
-// order getaddrinfo() recommends.  socktype is SOCK_STREAM or SOCK_DGRAM.
-// A bad PORT exits with status 2; a HOST that cannot be resolved prints
-// "prog: cannot resolve 'HOST': <reason>" and exits with status 1.
+// Client side: every address of HOST (a name, an IPv4 or IPv6 literal) and PORT, in the order
+// getaddrinfo() recommends.  A bad PORT exits with status 2; a HOST that cannot be resolved
+// prints "prog: cannot resolve 'HOST': <reason>" and exits with status 1.
 AddrList resolve(const char* host, const char* port, int socktype);
 
 // Server side: the addresses to try to bind, first that works wins.  By default the
@@ -76,17 +58,22 @@ AddrList resolve(const char* host, const char* port, int socktype);
 // host's addresses are used: the tests use it so that no server listens beyond loopback.
 AddrList listen_addresses(const char* port, int socktype);
 
+// TLPI's inetListen(), UNP's Tcp_listen(): the loop of ch04's echo_server.cpp.  For each of
+// listen_addresses(PORT): socket() (its type OR'ed with type_flags, e.g. SOCK_NONBLOCK),
+// SO_REUSEADDR, IPV6_V6ONLY off on [::], bind(); the first that binds gets listen(backlog).
+// Dies with "prog: bind to port PORT: <reason>" (or "listen: ...").
+Fd listen_tcp(const char* port, int type_flags = 0, int backlog = SOMAXCONN);
+
+// The client loop of ch04's echo_client.cpp (and getaddrinfo(3)): connect to the first
+// address of HOST that accepts.  Dies with "prog: connect to HOST port PORT: <reason>".
+Fd connect_tcp(const char* host, const char* port);
+
 // "127.0.0.1:9190" for IPv4, "[::1]:9190" for IPv6.
 std::string to_string(const sockaddr* sa);
 
-// The readiness line of DESIGN.md's command-line contract: prints "WHAT ADDR:PORT" with the
-// socket's real address (getsockname, so port 0 shows the port the kernel chose) and
-// flushes stdout, e.g. print_ready("listening on", fd) -> "listening on [::]:40125".
+// The readiness line of DESIGN.md's command-line contract, flushed: "WHAT ADDR:PORT" with the
+// socket's real address (getsockname: port 0 shows the port the kernel chose).
 void print_ready(const char* what, int fd);
-
-}  // namespace common
-
-namespace common {
 
 // accept() failures — one policy for every real server (DESIGN.md, "accept() failures").
 // The call stays in the server's own file; only the sorting of errno values is shared:
@@ -100,10 +87,9 @@ enum class AcceptFailure {
     kFatal,       // EBADF, EINVAL, ENOTSOCK, EFAULT, ...: a programming error — die
 };
 
-// Linux reports a connection that failed in the backlog in two ways.  A connection reset
-// before accept() is *returned* (Berkeley kernels drop it inside the kernel, POSIX says
-// ECONNABORTED, SVR4 returns EPROTO: UNP §5.11, §16.6): its first read fails with
-// ECONNRESET — or, if the client sent bytes before the reset, returns them, and the reset
+// A connection reset before accept() is *returned* by Linux (Berkeley kernels drop it inside the
+// kernel, POSIX says ECONNABORTED, SVR4 returns EPROTO: UNP §5.11, §16.6): its first read fails
+// with ECONNRESET — or, if the client sent bytes before the reset, returns them, and the reset
 // shows at the next call on that socket.  Errors already pending on the new socket are
 // passed on by accept() itself: accept(2) lists ENETDOWN, EPROTO, ENOPROTOOPT, EHOSTDOWN,
 // ENONET, EHOSTUNREACH, EOPNOTSUPP and ENETUNREACH, "treat them like EAGAIN by retrying";

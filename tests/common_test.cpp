@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -155,6 +156,67 @@ TEST_F(ListenAddresses, SocklabBindRestrictsToOneHost) {
     setenv("SOCKLAB_BIND", "::1", 1);
     EXPECT_EQ(addresses_of(common::listen_addresses("7", SOCK_DGRAM)),
               std::vector<std::string>{"[::1]:7"});
+}
+
+// listen_tcp() is ch04's loop: on [::] with IPV6_V6ONLY off (so an IPv4 client is served as
+// ::ffff:127.0.0.1), SO_REUSEADDR on, listening, with the caller's socket() flags.
+TEST_F(ListenAddresses, ListenTcpIsDualStackReusableAndListening) {
+    unsetenv("SOCKLAB_BIND");
+    common::Fd fd = common::listen_tcp("0", SOCK_NONBLOCK);
+    int on = 0, v6only = 1, listening = 0;
+    socklen_t len = sizeof on;
+    ASSERT_EQ(getsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, &len), 0);
+    ASSERT_EQ(getsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &len), 0);
+    ASSERT_EQ(getsockopt(fd.get(), SOL_SOCKET, SO_ACCEPTCONN, &listening, &len), 0);
+    EXPECT_EQ(on, 1);
+    EXPECT_EQ(v6only, 0);
+    EXPECT_EQ(listening, 1);
+    EXPECT_NE(fcntl(fd.get(), F_GETFL) & O_NONBLOCK, 0);
+    sockaddr_in6 addr{};
+    len = sizeof addr;
+    ASSERT_EQ(getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len), 0);
+    EXPECT_EQ(addr.sin6_family, AF_INET6);
+    EXPECT_TRUE(IN6_IS_ADDR_UNSPECIFIED(&addr.sin6_addr));
+
+    // connect_tcp() over IPv4 reaches it: the dual-stack socket takes IPv4 clients.
+    std::string port = std::to_string(ntohs(addr.sin6_port));
+    common::Fd client = common::connect_tcp("127.0.0.1", port.c_str());
+    pollfd pfd{fd.get(), POLLIN, 0};
+    ASSERT_EQ(
+        poll(&pfd, 1, static_cast<int>(harness::scaled(std::chrono::milliseconds(5000)).count())),
+        1);
+    common::Fd served(accept(fd.get(), nullptr, nullptr));
+    ASSERT_TRUE(served);
+    ASSERT_TRUE(common::write_all(client.get(), "hi"));
+    char buf[2];
+    EXPECT_EQ(common::read_exact(served.get(), buf, 2), 2);
+    EXPECT_EQ(std::string(buf, 2), "hi");
+}
+
+TEST_F(ListenAddresses, ListenTcpOnABusyPortDiesWithOneLine) {
+    setenv("SOCKLAB_BIND", "127.0.0.1", 1);
+    common::Fd fd = common::listen_tcp("0");
+    sockaddr_in addr{};
+    socklen_t len = sizeof addr;
+    ASSERT_EQ(getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len), 0);
+    std::string port = std::to_string(ntohs(addr.sin_port));
+    // SO_REUSEADDR does not let a second socket bind a port that is LISTENing.
+    EXPECT_EXIT(common::listen_tcp(port.c_str()), ExitedWithCode(1),
+                "^common_test: bind to port " + port + ": Address already in use\n$");
+}
+
+TEST(ConnectTcpDeathTest, RefusedIsOneLineAndExitStatus1) {
+    // A port bound but not listening: nobody accepts, the kernel answers SYN with RST.
+    common::Fd held(socket(AF_INET, SOCK_STREAM, 0));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(bind(held.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    socklen_t len = sizeof addr;
+    ASSERT_EQ(getsockname(held.get(), reinterpret_cast<sockaddr*>(&addr), &len), 0);
+    std::string port = std::to_string(ntohs(addr.sin_port));
+    EXPECT_EXIT(common::connect_tcp("127.0.0.1", port.c_str()), ExitedWithCode(1),
+                "^common_test: connect to 127.0.0.1 port " + port + ": Connection refused\n$");
 }
 
 TEST(PrintReady, PrintsTheRealPortAndFlushes) {

@@ -17,6 +17,7 @@
 #include <fstream>
 
 #include "harness.hpp"
+#include "kit.hpp"
 #include "proc.hpp"
 #include "wire.hpp"
 
@@ -459,6 +460,54 @@ TEST(HarnessWire, WatchedCollectsSegmentsAndReportsWhatIsWrong) {
     EXPECT_NONFATAL_FAILURE(harness::watched(garbage), "does not parse: garbage");
     Process failed("sh", {"-c", "exit 1"});
     EXPECT_NONFATAL_FAILURE(harness::watched(failed), "exit 1");
+}
+
+}  // namespace
+
+// ---- kit.hpp ----------------------------------------------------------------------------
+
+namespace {
+
+TEST(HarnessKit, StraceCallsJoinsInterruptedCallsAndKeepsPids) {
+    const std::string trace =
+        "4101  accept4(3, NULL, NULL, SOCK_CLOEXEC <unfinished ...>\n"
+        "4102  write(5, \"hi\", 2)             = 2\n"
+        "4101  <... accept4 resumed>)        = 6\n"
+        "4102  --- SIGPIPE {si_signo=SIGPIPE} ---\n"
+        "read(6, \"\", 4096) = 0\n"
+        "4102  exit_group(0)                     = ?\n"
+        "4102  +++ exited with 0 +++\n";
+    std::vector<harness::SysCall> calls = harness::strace_calls(trace);
+    ASSERT_EQ(calls.size(), 4u);
+    EXPECT_EQ(calls[0].pid, 4102);
+    EXPECT_EQ(calls[0].text, "write(5, \"hi\", 2) = 2");
+    EXPECT_EQ(calls[1].pid, 4101);
+    EXPECT_EQ(calls[1].name, "accept4");
+    EXPECT_EQ(calls[1].fd, 3);
+    EXPECT_EQ(calls[1].result, "6");
+    EXPECT_EQ(calls[1].text, "accept4(3, NULL, NULL, SOCK_CLOEXEC) = 6");
+    EXPECT_EQ(calls[2].pid, 0);
+    EXPECT_EQ(calls[2].result, "0");
+    EXPECT_EQ(calls[3].name, "exit_group");
+    EXPECT_EQ(calls[3].fd, 0);
+    EXPECT_EQ(calls[3].result, "?");
+}
+
+TEST(HarnessKit, SanitizerReportFindsEachKindAndNothingInCleanOutput) {
+    EXPECT_EQ(harness::sanitizer_report("server: accept: Too many open files\n"), "");
+    for (std::string mark : {"WARNING: ThreadSanitizer: data race", "ERROR: AddressSanitizer:",
+                             "ERROR: LeakSanitizer: detected", "x.cpp:3:5: runtime error: "})
+        EXPECT_NE(harness::sanitizer_report("line\n" + mark + "\n"), "") << mark;
+}
+
+TEST(HarnessKit, SmallReceiveBufferIsWhatTheKernelGrantsAndDoesNotGrow) {
+    harness::Listener l = harness::listen_loopback();
+    common::Fd fd = harness::connect_small_rcvbuf(l.port, 4096);
+    ASSERT_TRUE(fd);
+    int got = 0;
+    socklen_t len = sizeof got;
+    ASSERT_EQ(getsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &got, &len), 0);
+    EXPECT_EQ(got, 2 * 4096);  // Linux doubles the request for its bookkeeping (socket(7))
 }
 
 }  // namespace
