@@ -68,22 +68,16 @@ int main(int argc, char* argv[]) {
     if (argc != 2) common::die_usage("PORT");
     asio::io_context io(1);  // concurrency hint 1: only one thread runs this io_context
     tcp::acceptor acceptor(io);
+    // The same listening socket as every socklab server (common::listen_tcp: [::] dual-stack,
+    // SO_REUSEADDR), handed to Asio.
+    common::Fd fd = common::listen_tcp(argv[1]);
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    if (getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) == -1)
+        common::die("getsockname");
     std::error_code ec;
-    for (const addrinfo& ai : common::listen_addresses(argv[1], SOCK_STREAM)) {
-        tcp::endpoint endpoint;
-        std::memcpy(endpoint.data(), ai.ai_addr, ai.ai_addrlen);
-        acceptor.close(ec);
-        acceptor.open(endpoint.protocol(), ec);
-        if (ec) continue;
-        acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-        if (ai.ai_family == AF_INET6) acceptor.set_option(asio::ip::v6_only(false), ec);
-        acceptor.bind(endpoint, ec);
-        if (!ec) break;
-    }
-    if (ec || !acceptor.is_open())
-        common::fatal("bind to port %s: %s", argv[1], ec.message().c_str());
-    acceptor.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) common::fatal("listen: %s", ec.message().c_str());
+    acceptor.assign(addr.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd.release(), ec);
+    if (ec) common::fatal("assign: %s", ec.message().c_str());
     common::print_ready("listening on", acceptor.native_handle());
 
     do_accept(acceptor);

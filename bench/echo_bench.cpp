@@ -361,16 +361,15 @@ int main(int argc, char* argv[]) {
                         n_conns + n_idle, static_cast<unsigned long>(need));
     }
 
-    // The usual client loop finds the address that answers; every connection then uses it.
-    for (const addrinfo& ai : common::resolve(argv[1], argv[2], SOCK_STREAM)) {
-        common::Fd probe(socket(ai.ai_family, ai.ai_socktype, ai.ai_protocol));
-        if (probe && connect(probe.get(), ai.ai_addr, ai.ai_addrlen) == 0) {
-            memcpy(&b.addr, ai.ai_addr, ai.ai_addrlen);
-            b.addr_len = ai.ai_addrlen;
-            break;
-        }
+    // The usual client loop (common::connect_tcp) finds the address that answers; every
+    // connection then uses it.
+    {
+        common::Fd probe = common::connect_tcp(argv[1], argv[2]);
+        socklen_t len = sizeof b.addr;
+        if (getpeername(probe.get(), reinterpret_cast<sockaddr*>(&b.addr), &len) == -1)
+            common::die("getpeername");
+        b.addr_len = len;
     }
-    if (b.addr_len == 0) common::die("connect to %s port %s", argv[1], argv[2]);
 
     common::Fd epfd(epoll_create1(EPOLL_CLOEXEC));
     if (!epfd) common::die("epoll_create1");
