@@ -129,7 +129,7 @@ int main(int argc, char* argv[]) {
     // with scanf("%d", (int*)&opmsg[i*4+1]) into a 1024-byte array: a count of 300 overflowed it.
     std::vector<unsigned char> request{static_cast<unsigned char>(operands.size())};
     for (int32_t value : operands) {
-        uint32_t net = htonl(static_cast<uint32_t>(value));
+        uint32_t net = htonl(static_cast<uint32_t>(value));  // 主机字节序 -> 网络字节序
         auto* bytes = reinterpret_cast<const unsigned char*>(&net);
         request.insert(request.end(), bytes, bytes + 4);
     }
