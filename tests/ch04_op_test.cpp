@@ -1,11 +1,11 @@
 // ch04 — the calculator protocol (book ch. 5, op_server / op_client).
 //
-// The wire format (README.md, "The calculator protocol"): request = count byte N | N x int32 big-endian | operator
-// byte; reply = status byte (0 ok, 1 bad count, 2 unknown operator, 3 overflow) | int32
-// big-endian.  The tests build requests and expected replies byte by byte themselves and
-// compute expected results with their own 64-bit reference, never with the code under test.
-// The iterative server under abuse: a stalled, a trickling or a resetting client costs at most
-// one --deadline-ms, and the client queued behind it is served.
+// The wire format (README.md, "The calculator protocol"): request = count byte N | N x int32
+// big-endian | operator byte; reply = status byte (0 ok, 1 bad count, 2 unknown operator, 3
+// overflow) | int32 big-endian.  The tests build requests and expected replies byte by byte
+// themselves and compute expected results with their own 64-bit reference, never with the code
+// under test. The iterative server under abuse: a stalled, a trickling or a resetting client costs
+// at most one --deadline-ms, and the client queued behind it is served.
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/socket.h>
