@@ -1,12 +1,6 @@
 // endian_conv — host byte order vs network byte order, book ch. 3 (endian_conv.c).
-//
-// A multi-byte number can lie in memory most significant byte first (big-endian) or least
-// significant byte first (little-endian, x86 and most ARM).  The network's byte order is
-// big-endian, so every port and IPv4 address put into a sockaddr must be converted:
-//   htons  host to network short (16 bits: a port)    ntohs  the way back
-//   htonl  host to network long  (32 bits: an IPv4 address)  ntohl  the way back
-// On a big-endian host they do nothing; on a little-endian host they swap the bytes.
-// Forget htons() on x86 and bind(9190) listens on port 58915 (0x23e6 read as 0xe623).
+// htons/htonl put a port / an IPv4 address into network order (big-endian), ntohs/ntohl take
+// it back; on a little-endian host (x86, most ARM) they swap the bytes, elsewhere nothing.
 //
 // usage: endian_conv                (no arguments)
 //
@@ -14,13 +8,8 @@
 //   this host is little-endian
 //   Host ordered port: 0x1234, bytes in memory: 34 12
 //   Network ordered port: 0x3412, bytes in memory: 12 34
-//   Host ordered address: 0x12345678, bytes in memory: 78 56 34 12
-//   Network ordered address: 0x78563412, bytes in memory: 12 34 56 78
-// The "network ordered" bytes read 12 34 56 78 on EVERY host: that is the point.
-//
-// Difference from the book: it keeps the address in an unsigned long, which is 8 bytes
-// on 64-bit Linux.  The _t types say their size: uint16_t / in_port_t for ports,
-// uint32_t / in_addr_t for IPv4 addresses.
+//   ...
+// The "network ordered" bytes read 12 34 (56 78) on EVERY host: that is the point.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
@@ -50,7 +39,11 @@ int main(int argc, char*[]) {
     memcpy(&first, &probe, 1);
     printf("this host is %s-endian\n", first == 1 ? "little" : "big");
 
+    // The book keeps the address in an unsigned long, which is 8 bytes on 64-bit Linux.  The
+    // _t types say their size: in_port_t (uint16_t) for ports, in_addr_t (uint32_t) for IPv4.
     in_port_t host_port = 0x1234;
+    // Every port put into a sockaddr goes through htons(): forget it on x86 and bind(9190)
+    // listens on port 58915 (0x23e6 read as 0xe623).
     in_port_t net_port = htons(host_port);
     in_addr_t host_addr = 0x12345678;
     in_addr_t net_addr = htonl(host_addr);

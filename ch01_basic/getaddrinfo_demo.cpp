@@ -1,17 +1,5 @@
-// getaddrinfo_demo — what replaced the book's IPv4-only address calls.
-//
-// getaddrinfo(HOST, SERVICE, &hints, &list) turns a host name or an address literal of
-// either family, and a service name or port number, into a list of ready-made socket
-// addresses: each entry carries the family, socket type and protocol for socket() and the
-// sockaddr and its length for bind() or connect().  Why it replaced inet_addr/inet_aton/
-// gethostbyname (and inet_ntop replaced inet_ntoa):
-//   IPv6     one code path for IPv4 and IPv6 (the old calls know only 32-bit addresses);
-//   errors   a return code with its own text (gai_strerror) instead of a magic value;
-//   threads  results go into memory the caller owns and frees (freeaddrinfo), no static
-//            buffer shared by every caller.
-// With no HOST and AI_PASSIVE it returns the wildcard addresses a server binds: 0.0.0.0
-// (the book's INADDR_ANY: "every local IPv4 address") and :: (every IPv6 address).
-// socklab servers bind :: with IPV6_V6ONLY off, which takes IPv4 clients as well.
+// getaddrinfo_demo — what replaced the book's IPv4-only address calls: getaddrinfo() turns a
+// host (a name, or a literal of either family) and a service into ready-made socket addresses.
 //
 // usage: getaddrinfo_demo HOST [SERVICE]    or    getaddrinfo_demo --passive SERVICE
 //
@@ -20,9 +8,8 @@
 //   IPv4 SOCK_STREAM 127.0.0.1 port 9190
 //   IPv4 SOCK_DGRAM  127.0.0.1 port 9190
 //   IPv4 SOCK_RAW    127.0.0.1 port 9190
-// One entry per socket type, because hints.ai_socktype is 0 (any); a TCP client asks for
-// SOCK_STREAM only.  `getaddrinfo_demo --passive 9190` first prints INADDR_ANY, then 0.0.0.0
-// and ::.  An unknown name is one line and exit status 1.
+// `getaddrinfo_demo --passive 9190` prints INADDR_ANY, then 0.0.0.0 and :: (what a server
+// binds).  An unknown name is one line and exit status 1.
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -63,8 +50,17 @@ int main(int argc, char* argv[]) {
 
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;  // IPv4 and IPv6
-    hints.ai_socktype = 0;        // every socket type
+    hints.ai_socktype = 0;        // every socket type: one entry each (a TCP client asks
+                                  // for SOCK_STREAM only)
+    // With no HOST, AI_PASSIVE gives the wildcard addresses a server binds: 0.0.0.0 (the book's
+    // INADDR_ANY, "every local IPv4 address") and :: (every IPv6 address).  socklab servers
+    // bind :: with IPV6_V6ONLY off, which takes IPv4 clients as well.
     hints.ai_flags = passive ? AI_PASSIVE : 0;
+    // Why getaddrinfo() replaced inet_addr/inet_aton/gethostbyname (and inet_ntop inet_ntoa):
+    //   IPv6     one code path for IPv4 and IPv6 (the old calls know only 32-bit addresses);
+    //   errors   a return code with its own text (gai_strerror) instead of a magic value;
+    //   threads  results go into memory the caller owns and frees (freeaddrinfo), no static
+    //            buffer shared by every caller.
     addrinfo* head = nullptr;
     int rc = getaddrinfo(host, service, &hints, &head);
     if (rc == EAI_SYSTEM) common::die("getaddrinfo");
@@ -74,6 +70,8 @@ int main(int argc, char* argv[]) {
     if (rc != 0) common::fatal("cannot resolve '%s': %s", host, gai_strerror(rc));
     common::AddrList list(head);  // calls freeaddrinfo(head) when main returns
 
+    // Each entry is ready for socket() (family, type, protocol) and for bind() or connect()
+    // (the sockaddr and its length).
     for (const addrinfo& ai : list) {
         char text[INET6_ADDRSTRLEN];
         unsigned port = 0;

@@ -1,9 +1,5 @@
-// hello_client — the client socket template (客户端套接字模板), book ch. 1 (hello_client.c).
-//
-// A client needs only   socket() → connect() → (read) → close().
-// It never calls bind(): connect() makes the kernel pick the client's address and a free
-// port (TCP客户端套接字在调用connect的时候会自动分配IP地址和端口号).  To show it, the client
-// asks getsockname() what it was given and prints that on stderr.
+// hello_client — the client socket template (客户端套接字模板), book ch. 1 (hello_client.c):
+// socket() → connect() → read() → close(), and no bind(): connect() gives the address.
 //
 // usage: hello_client HOST PORT      (HOST: a name, an IPv4 or an IPv6 address)
 //
@@ -12,11 +8,6 @@
 //   hello_client: connected from 127.0.0.1:51872 (address and port chosen by the kernel)
 //   Message from server: Hello World!
 // The server prints the same address and port as "connection from".
-//
-// Difference from the book: the book calls read() ONCE and hopes the whole message is
-// there.  TCP is a byte stream without message boundaries: "Hello World!" may arrive in
-// pieces, so one read() may return only "Hel".  This client reads until read() returns 0,
-// end of stream, which comes when the server closes.  ch04 makes this lesson visible.
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -31,7 +22,8 @@
 int main(int argc, char* argv[]) {
     if (argc != 3) common::die_usage("HOST PORT");
 
-    // 1. socket() and 2. connect(): try each address of HOST until one answers.
+    // 1. socket() and 2. connect(): try each address of HOST until one answers.  (From ch06
+    //    on, programs get this exact loop from common::connect_tcp().)
     common::Fd sock;
     for (const addrinfo& ai : common::resolve(argv[1], argv[2], SOCK_STREAM)) {
         sock.reset(socket(ai.ai_family, ai.ai_socktype, ai.ai_protocol));
@@ -40,7 +32,8 @@ int main(int argc, char* argv[]) {
     }
     if (!sock) common::die("connect to %s port %s", argv[1], argv[2]);
 
-    // We never called bind(), yet the socket has an address and port now.
+    // We never called bind(), yet the socket has an address and port now: connect() made the
+    // kernel pick them (TCP客户端套接字在调用connect的时候会自动分配IP地址和端口号).
     sockaddr_storage local{};
     socklen_t local_len = sizeof local;
     if (getsockname(sock.get(), reinterpret_cast<sockaddr*>(&local), &local_len) == -1)
@@ -48,7 +41,10 @@ int main(int argc, char* argv[]) {
     common::note("connected from %s (address and port chosen by the kernel)",
                  common::to_string(reinterpret_cast<sockaddr*>(&local)).c_str());
 
-    // 3. read() until end of stream: a socket is read exactly like a file.
+    // 3. read() until end of stream: a socket is read exactly like a file.  The book calls
+    //    read() ONCE and hopes the whole message is there, but TCP is a byte stream without
+    //    message boundaries: "Hello World!" may arrive in pieces, so one read() may return only
+    //    "Hel".  End of stream (read() == 0) comes when the server closes.  ch04 shows it.
     std::string message;
     char buf[1024];
     for (;;) {

@@ -1,11 +1,5 @@
-// hello_server — the server socket template (服务器套接字模板), book ch. 1 (hello_server.c).
-//
-// The five calls every TCP server makes, in order:
-//   socket() → bind() → listen() → accept() → (write) → close()
-// socket() makes the descriptor, bind() gives it an address and port, listen() lets the
-// kernel accept connections for it, accept() hands us the next completed connection as a
-// NEW descriptor.  This server serves one client, sends "Hello World!" with ONE write()
-// and exits, like the book's.
+// hello_server — the server socket template (服务器套接字模板), book ch. 1 (hello_server.c):
+// socket() → bind() → listen() → accept() → write() → close(); one client, then it exits.
 //
 // usage: hello_server PORT          (PORT 0: the kernel picks a free port)
 //
@@ -13,14 +7,8 @@
 //   $ hello_server 9190
 //   listening on [::]:9190
 //   connection from [::ffff:127.0.0.1]:51872
-// The client's port (51872) was chosen by the kernel when the client called connect();
-// the client never called bind().  An IPv4 client shows up as ::ffff:a.b.c.d because
-// this server listens on the IPv6 wildcard [::] with IPV6_V6ONLY off (see README).
-//
-// Differences from the book: the book sends sizeof(message) = 13 bytes, the text AND the
-// C string terminator '\0'; the terminator belongs to C, not to the protocol, so we send
-// the 12 bytes of text.  The book also binds INADDR_ANY (IPv4 only); getaddrinfo gives us
-// [::] first, which accepts IPv4 and IPv6 clients alike.
+// The client's port (51872) was chosen by the kernel in the client's connect(); an IPv4
+// client shows up as ::ffff:a.b.c.d because the server listens on [::] (see README).
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -36,7 +24,10 @@
 int main(int argc, char* argv[]) {
     if (argc != 2) common::die_usage("PORT");
 
-    // 1. socket() and 2. bind(): try each wildcard address until one binds.
+    // 1. socket() makes the descriptor, 2. bind() gives it an address and a port: try each
+    //    wildcard address until one binds.  The book binds INADDR_ANY (IPv4 only); the list
+    //    starts with [::], which with IPV6_V6ONLY off takes IPv4 and IPv6 clients alike.
+    //    (From ch06 on, servers get this exact loop from common::listen_tcp().)
     common::Fd listen_fd;
     for (const addrinfo& ai : common::listen_addresses(argv[1], SOCK_STREAM)) {
         listen_fd.reset(socket(ai.ai_family, ai.ai_socktype, ai.ai_protocol));
@@ -52,7 +43,8 @@ int main(int argc, char* argv[]) {
     }
     if (!listen_fd) common::die("bind to port %s", argv[1]);
 
-    // 3. listen(): from now on the kernel completes handshakes for us, even before accept().
+    // 3. listen() makes it a listening socket: from now on the kernel completes handshakes
+    //    for us, even before accept().
     if (listen(listen_fd.get(), SOMAXCONN) == -1) common::die("listen");
     common::print_ready("listening on", listen_fd.get());
 
@@ -60,7 +52,7 @@ int main(int argc, char* argv[]) {
     // with SIGPIPE when we write to it (see ch04).
     signal(SIGPIPE, SIG_IGN);
 
-    // 4. accept(): blocks until a connection is complete, returns a new descriptor for it.
+    // 4. accept(): blocks until a connection is complete, returns a NEW descriptor for it.
     //    The listening socket stays open until we close it; this server takes one client.
     sockaddr_storage client_addr{};
     socklen_t client_len = sizeof client_addr;
@@ -71,8 +63,9 @@ int main(int argc, char* argv[]) {
            common::to_string(reinterpret_cast<sockaddr*>(&client_addr)).c_str());
     fflush(stdout);
 
-    // One write() of 12 bytes.  A blocking socket with an empty send buffer takes small data
-    // whole; long data can be accepted in part (ch04 loops with write_all).
+    // One write() of 12 bytes.  The book sends sizeof(message) = 13, the text AND the C string
+    // terminator '\0', which belongs to C, not to the protocol.  A blocking socket with an
+    // empty send buffer takes small data whole; long data can be taken in part (ch04 loops).
     constexpr std::string_view kMessage = "Hello World!";
     ssize_t n = write(client_fd.get(), kMessage.data(), kMessage.size());
     if (n == -1) common::die("write");

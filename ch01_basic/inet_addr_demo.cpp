@@ -1,26 +1,15 @@
-// inet_addr_demo — "a.b.c.d" text to a 32-bit address with inet_addr(), and why it was
-// replaced by inet_pton(), book ch. 3 (inet_addr.c).
-//
-// inet_addr() returns the address already in network byte order, ready for
-//   addr.sin_addr.s_addr = inet_addr("1.2.3.4");
-// Printed as an integer on a little-endian host it reads 0x04030201: the bytes lie in
-// memory as 01 02 03 04, network order (see endian_conv).
-// On failure it returns INADDR_NONE, which is 0xffffffff — the same 32 bits as the valid
-// address 255.255.255.255.  So inet_addr() cannot tell an error from that address.
-// Replaced by inet_pton(AF_INET, text, &in_addr): 1 = valid, 0 = not an address, and the
-// address goes into a separate output argument, so no value is lost to error reporting.
-// inet_pton(AF_INET6, ...) reads IPv6 addresses too.
+// inet_addr_demo — "a.b.c.d" text to a 32-bit address with inet_addr(), and why inet_pton()
+// replaced it, book ch. 3 (inet_addr.c).
 //
 // usage: inet_addr_demo [ADDRESS]   (without ADDRESS: the book's examples and 255.255.255.255)
 //
-// What to observe:
+// What to observe (on a little-endian host):
 //   inet_addr("1.2.3.4") = 0x04030201 (1.2.3.4)
 //   inet_pton(AF_INET, "1.2.3.4") = 1, s_addr = 0x04030201 (1.2.3.4)
 //   inet_addr("1.2.3.256") = 0xffffffff = INADDR_NONE: an error, or 255.255.255.255?
 //   inet_pton(AF_INET, "1.2.3.256") = 0: not an IPv4 address
 //   inet_addr("255.255.255.255") = 0xffffffff = INADDR_NONE: an error, or 255.255.255.255?
 //   inet_pton(AF_INET, "255.255.255.255") = 1, s_addr = 0xffffffff (255.255.255.255)
-// Same answer from inet_addr() for a bad and a good address; inet_pton() tells them apart.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
@@ -37,7 +26,12 @@ static void print_s_addr(in_addr addr) {
 
 static void convert(const char* text) {
     sockaddr_in addr{};
+    // inet_addr() returns the address already in network byte order, ready for s_addr.
+    // Printed as an integer on a little-endian host it reads 0x04030201: the bytes lie in
+    // memory as 01 02 03 04, network order (see endian_conv).
     addr.sin_addr.s_addr = inet_addr(text);  // the caller stores the result itself
+    // On failure it returns INADDR_NONE, 0xffffffff: the same 32 bits as the valid address
+    // 255.255.255.255.  So inet_addr() cannot tell an error from that address.
     printf("inet_addr(\"%s\") = ", text);
     if (addr.sin_addr.s_addr == INADDR_NONE)
         printf("0xffffffff = INADDR_NONE: an error, or 255.255.255.255?\n");
@@ -45,7 +39,9 @@ static void convert(const char* text) {
         print_s_addr(addr.sin_addr);
 
     in_addr checked{};
-    int rc = inet_pton(AF_INET, text, &checked);  // 1: valid, 0: not an address
+    // The replacement: 1 = valid, 0 = not an address, and the address goes into a separate
+    // output argument, so no value is lost to error reporting.  AF_INET6 reads IPv6 too.
+    int rc = inet_pton(AF_INET, text, &checked);
     printf("inet_pton(AF_INET, \"%s\") = %d", text, rc);
     if (rc == 1) {
         printf(", s_addr = ");

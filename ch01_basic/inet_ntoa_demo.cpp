@@ -1,12 +1,5 @@
-// inet_ntoa_demo — a struct in_addr back to "a.b.c.d" text with inet_ntoa(), and the trap
-// in it, book ch. 3 (inet_ntoa.c).
-//
-// inet_ntoa() returns a pointer to ONE static buffer inside the C library.  The next call
-// writes its result into the same buffer, so a string you kept from the first call
-// silently changes.  Copy it before calling again (the book's strcpy into str_arr).  The
-// shared buffer also makes it unsafe when two threads call it at once.
-// Replaced by inet_ntop(AF_INET or AF_INET6, &addr, buf, sizeof buf): it writes into YOUR
-// buffer, so nothing is overwritten behind your back, threads are safe, and IPv6 works.
+// inet_ntoa_demo — a struct in_addr back to "a.b.c.d" text with inet_ntoa(), and the trap in
+// it: ONE static buffer for every call, book ch. 3 (inet_ntoa.c).
 //
 // usage: inet_ntoa_demo             (no arguments)
 //
@@ -32,6 +25,8 @@ int main(int argc, char*[]) {
     addr1.sin_addr.s_addr = htonl(0x01020304);  // 1.2.3.4
     addr2.sin_addr.s_addr = htonl(0x01010101);  // 1.1.1.1
 
+    // inet_ntoa() returns a pointer to ONE static buffer inside the C library; the next call
+    // writes into the same buffer, and two threads calling it at once share it too.
     char* str_ptr = inet_ntoa(addr1.sin_addr);
     char str_arr[INET_ADDRSTRLEN];
     strcpy(str_arr, str_ptr);  // the only safe way to keep it: copy it now
@@ -44,7 +39,8 @@ int main(int argc, char*[]) {
     printf("second call returned the same pointer: %s\n",
            second == str_ptr ? "yes (one static buffer)" : "no");
 
-    // The replacement: the caller owns each buffer.
+    // The replacement: inet_ntop() writes into the caller's buffer, so nothing is overwritten
+    // behind your back, threads are safe, and AF_INET6 works too.
     char text1[INET_ADDRSTRLEN], text2[INET_ADDRSTRLEN];
     if (!inet_ntop(AF_INET, &addr1.sin_addr, text1, sizeof text1)) common::die("inet_ntop");
     if (!inet_ntop(AF_INET, &addr2.sin_addr, text2, sizeof text2)) common::die("inet_ntop");

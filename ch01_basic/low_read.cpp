@@ -1,9 +1,5 @@
 // low_read — reading a file through its descriptor, book ch. 1 (low_read.c).
 //
-// open() gives a descriptor (3: 0, 1 and 2 are stdin, stdout and stderr), read() fills a
-// buffer from it and returns how many bytes it put there, 0 at end of file, -1 on error.
-// The same read() works on a socket descriptor (hello_client).
-//
 // usage: low_read FILE
 //
 // What to observe (after `low_open data.txt`):
@@ -13,10 +9,6 @@
 // A missing file is one clear line and exit status 1:
 //   $ low_read nosuch.txt
 //   low_read: open nosuch.txt: No such file or directory
-//
-// Differences from the book: it calls read() once into a 100-byte buffer and prints the
-// buffer with printf("%s"), which needs a '\0' that read() never writes, and which stops
-// at 100 bytes.  We read until read() returns 0 and print exactly the bytes read.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -34,6 +26,10 @@ int main(int argc, char* argv[]) {
     if (fd == -1) common::die("open %s", path);
     printf("file descriptor: %d\n", fd);
 
+    // read() fills a buffer from the descriptor and returns how many bytes it put there, 0 at
+    // end of file, -1 on error; the same read() works on a socket (hello_client).  The book
+    // calls it once into a 100-byte buffer and prints that with printf("%s"), which needs a
+    // '\0' read() never writes, and stops at 100 bytes: we read until 0, print every byte.
     std::string data;
     char buf[100];
     for (;;) {

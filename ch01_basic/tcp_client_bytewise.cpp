@@ -1,11 +1,5 @@
-// tcp_client_bytewise — TCP keeps no message boundaries, book ch. 2 (tcp_client.c).
-//
-// hello_server sends "Hello World!" with ONE write() of 12 bytes.  This client reads it
-// ONE BYTE per read() and counts the calls: 12 reads for 1 write.  A stream socket
-// (SOCK_STREAM, 面向连接) delivers bytes in order and reliably, but does not remember how
-// they were written: the number of read() calls need not match the number of write()
-// calls (read 的次数可以与 write 不同).  A datagram socket (SOCK_DGRAM) keeps boundaries
-// instead: one recvfrom() per sendto() — see ch06.
+// tcp_client_bytewise — TCP keeps no message boundaries, book ch. 2 (tcp_client.c):
+// hello_server sends "Hello World!" with ONE write(); this client reads it ONE BYTE per read().
 //
 // usage: tcp_client_bytewise HOST PORT
 //
@@ -15,9 +9,6 @@
 //   Function read call count: 12 (+1 that returned 0 at end of stream)
 // and with   strace -e trace=read tcp_client_bytewise 127.0.0.1 9190
 //   read(3, "H", 1) = 1   read(3, "e", 1) = 1   ...   read(3, "", 1) = 0
-//
-// Difference from the book: its 30-byte array overflows if the server sends more; a
-// std::string grows as needed.
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -32,6 +23,7 @@
 int main(int argc, char* argv[]) {
     if (argc != 3) common::die_usage("HOST PORT");
 
+    // The connect loop of hello_client (from ch06 on: common::connect_tcp()).
     common::Fd sock;
     for (const addrinfo& ai : common::resolve(argv[1], argv[2], SOCK_STREAM)) {
         sock.reset(socket(ai.ai_family, ai.ai_socktype, ai.ai_protocol));
@@ -40,6 +32,11 @@ int main(int argc, char* argv[]) {
     }
     if (!sock) common::die("connect to %s port %s", argv[1], argv[2]);
 
+    // A stream socket (SOCK_STREAM, 面向连接) delivers bytes in order and reliably, but does
+    // not remember how they were written: 12 reads here for 1 write there (read 的次数可以与
+    // write 不同).  A datagram socket (SOCK_DGRAM) keeps boundaries instead: ch06.
+    // The book reads into a 30-byte array that overflows if the server sends more; a
+    // std::string grows as needed.
     std::string message;
     int read_calls = 0;  // read() calls that returned a byte
     for (;;) {

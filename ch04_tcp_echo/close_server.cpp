@@ -1,27 +1,15 @@
 // close_server — what close() does with a socket's two buffers (I/O缓冲区), and who keeps
-// TIME_WAIT.  Every TCP socket has an output buffer and an input buffer in the kernel:
-//   1. close() does not throw the output buffer away: bytes written just before it are still
-//      sent, and then the FIN (关闭套接字也会继续传递输出缓冲中余留的数据);
-//   2. close() with bytes still unread in the input buffer loses them, and the kernel tells
-//      the peer so with a reset (RST) instead of a FIN (关闭套接字将会丢失输入缓冲中的数据).
-// The server takes one client, waits until the client's first bytes have arrived, writes
-// "Goodbye!\n", and closes — with those bytes unread (default) or after reading them (--read).
-// The side that closes first with a FIN keeps the connection in TIME_WAIT for 60 s; here that
-// is the server, so its port stays taken: a restart without SO_REUSEADDR fails.
+// TIME_WAIT: queued output is still sent; unread input is lost and answered with RST.
 //
 // usage: close_server PORT [--read] [--no-reuseaddr]
 //   --read           read what the client sent before close(): a normal close with a FIN
 //   --no-reuseaddr   do not set SO_REUSEADDR: bind() fails while the port is in TIME_WAIT
 //
-// What to observe (stdout; run `tcp_watch --port 9190` beside it, see README "Look closer"):
-//   listening on [::]:9190
+// What to observe (stdout; `tcp_watch --port 9190` beside it shows the segments, README):
 //   client connected from [::ffff:127.0.0.1]:40158
 //   6 bytes unread in the input buffer
 //   wrote 9 bytes, close() with 6 bytes unread: the kernel sends RST, not FIN
-// With --read the last two lines are   read 6 bytes   and   wrote 9 bytes, close(): FIN.
-// The client still gets "Goodbye!" in both cases: it was sent before the RST.  Restarted on
-// the same port within 60 s after a --read run:
-//   close_server: bind to port 9190: Address already in use      (with --no-reuseaddr)
+// With --read the last lines are `read 6 bytes` and `wrote 9 bytes, close(): FIN`.
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/ioctl.h>
@@ -64,7 +52,10 @@ int main(int argc, char* argv[]) {
         if (!listen_fd) continue;
         int on = 1, off = 0;
         // The lesson: without SO_REUSEADDR, bind() refuses a port that a connection in
-        // TIME_WAIT still holds.  (The old server must have set it too: see the README.)
+        // TIME_WAIT still holds.  The side that closes first with a FIN keeps TIME_WAIT for
+        // 60 s; after a --read run that is this server, so a restart on the same port with
+        // --no-reuseaddr fails: "close_server: bind to port 9190: Address already in use".
+        // (The old server must have set it too: see the README.)
         if (reuseaddr) setsockopt(listen_fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
         if (ai.ai_family == AF_INET6)
             setsockopt(listen_fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
@@ -109,7 +100,11 @@ int main(int argc, char* argv[]) {
         printf("read %ld bytes\n", total);
     }
 
-    // The output buffer: close() right after write() still delivers these bytes.
+    // The output buffer: close() right after write() still delivers these bytes, and then
+    // the FIN (关闭套接字也会继续传递输出缓冲中余留的数据).  The input buffer: close() with
+    // bytes still unread loses them, and the kernel tells the peer so with a reset (RST)
+    // instead of a FIN (关闭套接字将会丢失输入缓冲中的数据) — after "Goodbye!", which the
+    // client still gets.
     constexpr std::string_view kBye = "Goodbye!\n";
     if (!common::write_all(client_fd.get(), kBye)) common::die("write");
     if (unread > 0)

@@ -1,20 +1,15 @@
-// echo_client.cpp — the echo client done right (book ch. 4–5).  TCP keeps no message
-// boundaries: one write() by the server may reach us as several read()s.  So after sending a
-// line this client reads until every byte it sent has come back (the recv_len loop below).
+// echo_client — the echo client done right, book ch. 4 (echo_client.c, with the fix of ch. 5):
+// after sending a line it reads until every byte it sent has come back.
 //
 // usage: echo_client HOST PORT
 //
-// What to observe: each line typed (or piped) in comes back whole, as the book prints it:
+// What to observe: each line typed (or piped) in comes back whole, as the book prints it,
 //     Message from server: hello
-// even from `echo_server PORT --chunk 2 --delay-ms 20`, which echoes two bytes at a time.
-// Lines may have any length.  A line "q" or "Q", or end of input, quits with status 0.
-// The prompt "Input message(Q to quit): " appears only when stdin is a terminal.
+// even from `echo_server PORT --chunk 2 --delay-ms 20`.  "q", "Q" or end of input quits with
+// status 0; the prompt "Input message(Q to quit): " appears only when stdin is a terminal.
 // On stderr, after connect():
 //     echo_client: connected to 127.0.0.1:9190 from 127.0.0.1:40158
-// This program never calls bind(): the kernel gave the socket its address and port in connect().
-// If the server closes before the whole echo is back, one line and status 1:
-//     echo_client: server closed the connection after 3 of 6 bytes of the echo
-// Compare echo_client_naive.cpp, the book's first version, which trusts one read().
+// A server that closes mid-echo: one line, status 1.  Compare echo_client_naive.cpp.
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -39,6 +34,8 @@ int main(int argc, char* argv[]) {
     // If the server has gone, write() must fail with EPIPE (reported below), not kill us.
     if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) common::die("signal");
 
+    // socket() → connect(), for the first address of HOST that answers (IPv4 or IPv6).
+    // (From ch06 on, clients get this exact loop from common::connect_tcp().)
     common::Fd sock;
     for (const addrinfo& ai : common::resolve(argv[1], argv[2], SOCK_STREAM)) {
         sock.reset(socket(ai.ai_family, ai.ai_socktype, ai.ai_protocol));
@@ -47,6 +44,8 @@ int main(int argc, char* argv[]) {
     }
     if (!sock) common::die("connect to %s port %s", argv[1], argv[2]);
 
+    // This program never calls bind(): the kernel gave the socket its address and port in
+    // connect().  getsockname() shows which.
     sockaddr_storage local{}, peer{};
     socklen_t local_len = sizeof local, peer_len = sizeof peer;
     if (getsockname(sock.get(), reinterpret_cast<sockaddr*>(&local), &local_len) == -1)
@@ -76,14 +75,15 @@ int main(int argc, char* argv[]) {
         for (size_t sent = 0; sent < line.size();) {
             size_t str_len = std::min(kBufSize, line.size() - sent);
             if (!common::write_all(sock.get(), line.data() + sent, str_len)) common::die("write");
-            // The lesson: one read() may return fewer bytes than were sent, so read until
-            // recv_len reaches str_len, asking each time only for the bytes still missing.
+            // The lesson: TCP keeps no message boundaries, and one read() may return fewer
+            // bytes than were sent.  So read until recv_len reaches str_len, asking each time
+            // only for the bytes still missing.
             size_t recv_len = 0;
             while (recv_len < str_len) {
                 ssize_t recv_cnt = read(sock.get(), buf + recv_len, str_len - recv_len);
                 if (recv_cnt == -1 && errno == EINTR) continue;
                 if (recv_cnt == -1) common::die("read");
-                if (recv_cnt == 0)
+                if (recv_cnt == 0)  // "server closed the connection after 3 of 6 bytes ..."
                     common::fatal("server closed the connection after %zu of %zu bytes of the echo",
                                   reply.size() + recv_len, line.size());
                 recv_len += static_cast<size_t>(recv_cnt);

@@ -1,5 +1,5 @@
-// echo_server.cpp — iterative TCP echo server (book ch. 4): one client at a time, every byte
-// it sends comes back, until it closes; then the next client from the listen backlog.
+// echo_server — iterative TCP echo server, book ch. 4 (echo_server.c): one client at a time;
+// every byte it sends comes back until it closes, then the next client from the backlog.
 //
 // usage: echo_server PORT [--chunk N] [--delay-ms D]
 //   --chunk N     echo in pieces of at most N bytes (1..65536), TCP_NODELAY on the client socket
@@ -9,17 +9,7 @@
 //     listening on [::]:9190
 //     client 1 connected from [::ffff:127.0.0.1]:40158
 //     client 1 disconnected
-// A second client that connects meanwhile is not refused: the kernel completes its
-// three-way handshake and queues it in the listen backlog, and its bytes wait in its socket's
-// input buffer, until accept() takes it after client 1 has gone.
-// A client that vanishes mid-stream costs one stderr line, e.g.
-//     echo_server: client 3: write: Broken pipe
-// and the server goes on with the next one (SIGPIPE is ignored, so write() fails with EPIPE
-// instead of killing the process).  Out of descriptors or memory, accept() fails: one line
-//     echo_server: accept: Too many open files: pausing (up to 1 s) until it succeeds
-// and the client waits in the backlog until a retry succeeds — no busy loop, no exit.
-// With --chunk 2 --delay-ms 20 a one-line reply reaches the client as many small segments:
-// TCP keeps no message boundaries, and echo_client_naive prints only the first piece.
+// With --chunk 2 --delay-ms 20 a reply arrives in pieces: echo_client_naive prints only one.
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -28,12 +18,9 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <csignal>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
-#include <thread>
 
 #include "common/args.hpp"
 #include "common/error.hpp"
@@ -64,13 +51,13 @@ bool write_fully(int fd, const char* data, size_t len) {
 int main(int argc, char* argv[]) {
     if (argc < 2) common::die_usage(kUsage);
     size_t chunk = 0;  // 0: echo whatever one read() returned, in one write()
-    long delay_ms = 0;
+    int delay_ms = 0;
     for (int i = 2; i < argc; i += 2) {
         if (i + 1 >= argc) common::die_usage(kUsage);
         if (strcmp(argv[i], "--chunk") == 0)
             chunk = static_cast<size_t>(common::number_arg("--chunk", argv[i + 1], 1, 65536));
         else if (strcmp(argv[i], "--delay-ms") == 0)
-            delay_ms = common::number_arg("--delay-ms", argv[i + 1], 0, 10000);
+            delay_ms = static_cast<int>(common::number_arg("--delay-ms", argv[i + 1], 0, 10000));
         else
             common::die_usage(kUsage);
     }
@@ -78,9 +65,11 @@ int main(int argc, char* argv[]) {
 
     // A client that disconnects while we write must not kill the server: by default the
     // kernel sends SIGPIPE, whose default action ends the process.  Ignored, write() returns
-    // -1 with errno EPIPE, and we handle it like any other error.
+    // -1 with errno EPIPE, and we handle it like any other error (one line, next client).
     if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) common::die("signal");
 
+    // socket() → bind() → listen(), for the first wildcard address that binds ([::] first).
+    // (From ch06 on, servers get this exact loop from common::listen_tcp().)
     common::Fd listen_fd;
     for (const addrinfo& ai : common::listen_addresses(argv[1], SOCK_STREAM)) {
         listen_fd.reset(socket(ai.ai_family, ai.ai_socktype, ai.ai_protocol));
@@ -95,6 +84,8 @@ int main(int argc, char* argv[]) {
         listen_fd.reset();
     }
     if (!listen_fd) common::die("bind to port %s", argv[1]);
+    // From here the kernel completes handshakes by itself: a second client's connect()
+    // succeeds while we serve the first, and it waits in this backlog until accept() takes it.
     if (listen(listen_fd.get(), SOMAXCONN) == -1) common::die("listen");
     common::print_ready("listening on", listen_fd.get());
 
@@ -122,8 +113,9 @@ int main(int argc, char* argv[]) {
                     // No descriptor (EMFILE, ENFILE) or no memory (ENOBUFS, ENOMEM) for the new
                     // socket; the client stays in the backlog.  An iterative server holds no
                     // client here, so none can leave to free one: the shortage comes from
-                    // outside.  Say so once, then try again after a pause that doubles up to
-                    // 1 s.  (Waiting on listen_fd would return at once: the connection is still
+                    // outside.  Say so once ("echo_server: accept: Too many open files:
+                    // pausing ..."), then try again after a pause that doubles up to 1 s.
+                    // (Waiting on listen_fd would return at once: the connection is still
                     // there.  Retrying at once would spin; exiting would stop the service.)
                     if (pause_ms == 0)
                         common::note("accept: %s: pausing (up to 1 s) until it succeeds",
@@ -150,6 +142,8 @@ int main(int argc, char* argv[]) {
                 common::warn("client %lu: setsockopt TCP_NODELAY", client);
         }
 
+        // The echo: read() what has arrived (at most kBufSize bytes), write all of it back,
+        // until read() returns 0 — end of stream, the client closed its side.
         char buf[kBufSize];
         for (;;) {
             ssize_t n = read(client_fd.get(), buf, sizeof buf);
@@ -158,16 +152,15 @@ int main(int argc, char* argv[]) {
                 common::warn("client %lu: read", client);
                 break;
             }
-            if (n == 0) break;  // end of stream: the client closed its side
+            if (n == 0) break;
             size_t piece = chunk > 0 ? chunk : static_cast<size_t>(n);
             bool ok = true;
             for (size_t off = 0; ok && off < static_cast<size_t>(n); off += piece) {
-                if (off > 0 && delay_ms > 0)
-                    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+                if (off > 0 && delay_ms > 0) poll(nullptr, 0, delay_ms);  // sleep between pieces
                 ok = write_fully(client_fd.get(), buf + off,
                                  std::min(piece, static_cast<size_t>(n) - off));
             }
-            if (!ok) {
+            if (!ok) {  // EPIPE or ECONNRESET: e.g. "echo_server: client 3: write: Broken pipe"
                 common::warn("client %lu: write", client);
                 break;
             }

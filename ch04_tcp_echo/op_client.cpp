@@ -1,23 +1,15 @@
-// op_client.cpp — the book's calculator client (ch. 5, op_client.c), sending its request in
-// network byte order and checking the status byte of the reply.
+// op_client — the book's calculator client (ch. 5, op_client.c): a binary request built by
+// hand in network byte order (count byte, N x int32 through htonl(), operator byte), sent
+// with one write_all(); the 5-byte reply read with read_exact().  Wire format: op_server.cpp.
 //
-// Demonstrates: building a binary request by hand — one count byte, N int32 operands each
-// passed through htonl() (主机字节序 -> 网络字节序), one operator byte — sending it with one
-// write_all(), and reading the fixed-size reply (status byte + int32) with read_exact(), the
-// loop taught in echo_client.cpp.  The wire format is in op_server.cpp and README.md.
-//
-// Usage: op_client HOST PORT                       count, operands, operator from stdin
+// usage: op_client HOST PORT                       count, operands, operator from stdin
 //        op_client HOST PORT OPERATOR OPERAND...   from the arguments (quote '*' in a shell)
 //
-// Observe:
+// What to observe:
 //     $ op_client 127.0.0.1 9190 + 1 2 3          $ printf '2 6 7 *' | op_client ::1 9190
 //     Operation result: 6                          Operation result: 42
-// On a terminal it prompts like the book: "Operand count: ", "Operand 1: ", ..., "Operator: "
-// (q, Q or end of input at the count quits).
-// It reads the whole request before it connects, so a slow typist never trips the server's
-// receive timeout.  An error reply, or a server that closes without one: one line, exit 1:
-//     op_client: server: result overflows 32 bits
-// A bad count (1..64), operand (not a 32-bit integer) or operator: one line, exit 2.
+// On a terminal it prompts like the book.  An error reply, or none: one line, exit 1
+// ("op_client: server: result overflows 32 bits"); a bad count, operand, operator: exit 2.
 #include <arpa/inet.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -103,6 +95,9 @@ int main(int argc, char* argv[]) {
         for (int i = 4; i < argc; ++i)
             operands.push_back(operand_from(argv[i]));
     } else {
+        // The book's prompts: "Operand count: ", "Operand 1: ", ..., "Operator: ", shown only
+        // on a terminal.  It reads the whole request BEFORE it connects, so a slow typist never
+        // holds the iterative server, nor trips its deadline (the book connects first).
         bool prompt = isatty(STDIN_FILENO);
         auto count_word = next_word(prompt, "Operand count: ");
         // End of input, or q/Q as in echo_client, before a request: nothing to do.
@@ -121,6 +116,7 @@ int main(int argc, char* argv[]) {
     // we report it, instead of being killed silently by SIGPIPE.
     if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) common::die("signal");
 
+    // The connect loop of echo_client.cpp (from ch06 on: common::connect_tcp()).
     common::Fd sock;
     for (const addrinfo& ai : common::resolve(argv[1], argv[2], SOCK_STREAM)) {
         sock.reset(socket(ai.ai_family, ai.ai_socktype, ai.ai_protocol));
@@ -133,7 +129,7 @@ int main(int argc, char* argv[]) {
     // with scanf("%d", (int*)&opmsg[i*4+1]) into a 1024-byte array: a count of 300 overflowed it.
     std::vector<unsigned char> request{static_cast<unsigned char>(operands.size())};
     for (int32_t value : operands) {
-        uint32_t net = htonl(static_cast<uint32_t>(value));
+        uint32_t net = htonl(static_cast<uint32_t>(value));  // 主机字节序 -> 网络字节序
         auto* bytes = reinterpret_cast<const unsigned char*>(&net);
         request.insert(request.end(), bytes, bytes + 4);
     }

@@ -1,36 +1,15 @@
-// tcp_watch — watch the segments of TCP connections on the loopback interface: the three-way
-// handshake (三次握手), the data, the close (四次挥手) and the reset, one line per segment.
-// A raw AF_PACKET socket bound to `lo` gets a copy of every frame; the program takes the
-// headers apart by hand: link (14 bytes on lo, EtherType 0x0800 IPv4 / 0x86DD IPv6) → IP
-// (IPv4: IHL × 4 bytes; IPv6: 40) → TCP (data offset × 4 bytes, options included) → payload.
-// Capturing needs CAP_NET_RAW: root, or root of your own user + network namespace
-// (`unshare -rn`, where lo is yours and only your own programs' packets cross it).
+// tcp_watch — a TOOL, not a lesson: it shows the segments of TCP connections on the loopback
+// interface, one line per segment (the handshake 三次握手, the data, the close 四次挥手, the
+// reset), as tcpdump would.  Needs CAP_NET_RAW: root, or `unshare -rn` (README, "On the wire").
 //
 // usage: tcp_watch [--port PORT] [--count N] [--connections N] [--udp] [--absolute]
-//   --port PORT      only segments to or from PORT; the side that owns PORT is the "server"
-//   --count N        exit after printing N lines
-//   --connections N  exit once N TCP connections have ended: both FINs acknowledged, or a reset
-//   --udp            UDP datagrams too (one line each)
-//   --absolute       raw sequence numbers (tcpdump -S), not relative to each side's first one
 //
 // What to observe (`hello_server 9190` and `hello_client 127.0.0.1 9190` in the same namespace):
 //   watching lo port 9190
 //   0.000000 client > server [S] seq 0 win 65495 length 0 mss 65495 wscale 10
 //   0.000010 server > client [S.] seq 0 ack 1 win 65483 length 0 mss 65495 wscale 10
 //   0.000021 client > server [.] seq 1 ack 1 win 64 length 0
-//   0.000162 server > client [P.] seq 1 ack 1 win 64 length 12
-//   0.000177 client > server [.] seq 1 ack 13 win 64 length 0
-//   0.000186 server > client [F.] seq 13 ack 1 win 64 length 0
-//   0.000203 client > server [F.] seq 1 ack 14 win 64 length 0
-//   0.000213 server > client [.] seq 14 ack 2 win 64 length 0
-// Flags in tcpdump's notation: S SYN, F FIN, R RST, P PSH, "." ACK.  seq/ack count bytes from
-// each side's initial sequence number (ISN): the SYN uses up one, so data starts at seq 1.
-// win is the raw window field; after the handshake it is scaled by 2^wscale (64 × 1024 here).
-// Times are the kernel's receive timestamps (SO_TIMESTAMPNS), in seconds since the first
-// segment shown, not the moments tcp_watch got round to reading the frames.  At exit (also on
-// Ctrl-C) stderr counts what could not be shown as it was: frames longer than the buffer (BIG TCP;
-// shown from their headers), IP frames cut short or malformed (skipped), frames the kernel
-// dropped because tcp_watch read too slowly.
+//   ... [P.] length 12, then [F.] and [.] each way; at exit stderr counts what it could not show.
 #include <arpa/inet.h>
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
@@ -56,6 +35,12 @@
 
 namespace {
 
+// Options (also in the README):
+//   --port PORT      only segments to or from PORT; the side that owns PORT is the "server"
+//   --count N        exit after printing N lines
+//   --connections N  exit once N TCP connections have ended: both FINs acknowledged, or a reset
+//   --udp            UDP datagrams too (one line each)
+//   --absolute       raw sequence numbers (tcpdump -S), not relative to each side's first one
 constexpr const char* kUsage = "[--port PORT] [--count N] [--connections N] [--udp] [--absolute]";
 
 uint16_t get16(const unsigned char* p) {
@@ -194,6 +179,11 @@ int main(int argc, char* argv[]) {
         }
     }
 
+    // A raw AF_PACKET socket bound to `lo` gets a copy of every frame; the headers are taken
+    // apart by hand: link (14 bytes on lo, EtherType 0x0800 IPv4 / 0x86DD IPv6) → IP (IPv4:
+    // IHL × 4 bytes; IPv6: 40) → TCP (data offset × 4 bytes, options included) → payload.
+    // Capturing needs CAP_NET_RAW: root, or root of your own user + network namespace
+    // (`unshare -rn`, where lo is yours and only your own programs' packets cross it).
     // Protocol 0: the socket receives nothing until bind() says which frames and where, so no
     // frame of another interface slips in between socket() and bind().
     common::Fd sock(socket(AF_PACKET, SOCK_RAW, 0));
@@ -299,6 +289,8 @@ int main(int argc, char* argv[]) {
         }
         if (len > sizeof frame) ++oversized;
 
+        // Times are the kernel's receive timestamps (SO_TIMESTAMPNS), in seconds since the
+        // first segment shown, not the moments tcp_watch got round to reading the frames.
         double now = -1;  // the kernel's timestamp; read time only if it sent none
         for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
             if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
@@ -342,6 +334,10 @@ int main(int argc, char* argv[]) {
             f.base[side] = seq;
         }
 
+        // Flags in tcpdump's notation: S SYN, F FIN, R RST, P PSH, "." ACK.  seq/ack count
+        // bytes from each side's initial sequence number (ISN): the SYN uses up one, so data
+        // starts at seq 1.  win is the raw window field; after the handshake it is scaled by
+        // 2^wscale (64 × 1024 on lo).
         std::string line = flag_text(flags);
         line += " seq " + std::to_string(absolute ? seq : seq - f.base[side]);
         if (flags & 0x10)  // ACK: the next byte this side expects from the other
@@ -366,8 +362,10 @@ int main(int argc, char* argv[]) {
         }
     }
 
-    // What could not be shown as it was, said once at the end (stdout has one line per
-    // segment and nothing else).
+    // What could not be shown as it was, said once at the end, also after Ctrl-C (stdout has
+    // one line per segment and nothing else): frames longer than the buffer (BIG TCP; shown
+    // from their headers), IP frames cut short or malformed (skipped), frames the kernel
+    // dropped because tcp_watch read too slowly.
     if (oversized > 0)
         common::note(
             "%ld frame%s longer than the %zu-byte buffer: shown from their headers, "

@@ -1,11 +1,11 @@
 // ch04 — the calculator protocol (book ch. 5, op_server / op_client).
 //
-// The wire format (README.op.md): request = count byte N | N x int32 big-endian | operator
-// byte; reply = status byte (0 ok, 1 bad count, 2 unknown operator, 3 overflow) | int32
-// big-endian.  The tests build requests and expected replies byte by byte themselves and
-// compute expected results with their own 64-bit reference, never with the code under test.
-// The iterative server under abuse: a stalled, a trickling or a resetting client costs at most
-// one --deadline-ms, and the client queued behind it is served.
+// The wire format (README.md, "The calculator protocol"): request = count byte N | N x int32
+// big-endian | operator byte; reply = status byte (0 ok, 1 bad count, 2 unknown operator, 3
+// overflow) | int32 big-endian.  The tests build requests and expected replies byte by byte
+// themselves and compute expected results with their own 64-bit reference, never with the code
+// under test. The iterative server under abuse: a stalled, a trickling or a resetting client costs
+// at most one --deadline-ms, and the client queued behind it is served.
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "harness.hpp"
+#include "kit.hpp"
 
 namespace {
 
@@ -569,49 +570,55 @@ TEST(Ch04Op, ClientBadUsageAndBadInputExit2) {
     harness::Listener nobody = harness::refused_port();
     std::string port = std::to_string(nobody.port);
     const std::string usage = "usage: op_client HOST PORT [+|-|'*' OPERAND...]\n";
+    const std::string operand = "' (expected a 32-bit integer)\n";
+    const std::string op = "' (expected +, - or *)\n";
+    harness::expect_usage_errors({
+        {PROG_op_client, {}, 2, usage},
+        {PROG_op_client, {"127.0.0.1"}, 2, usage},
+        {PROG_op_client, {"127.0.0.1", port, "+"}, 2, usage},
+        {PROG_op_client,
+         {"127.0.0.1", "abc", "+", "1"},
+         2,
+         "op_client: invalid port 'abc': not a decimal number (expected 0 to 65535)\n"},
+        {PROG_op_client,
+         {"127.0.0.1", port, "+", "abc"},
+         2,
+         "op_client: invalid operand 'abc" + operand},
+        {PROG_op_client,
+         {"127.0.0.1", port, "+", "1", "99999999999"},
+         2,
+         "op_client: invalid operand '99999999999" + operand},
+        {PROG_op_client,
+         {"127.0.0.1", port, "+", "2147483648"},
+         2,
+         "op_client: invalid operand '2147483648" + operand},
+        {PROG_op_client,
+         {"127.0.0.1", port, "+", "1.5"},
+         2,
+         "op_client: invalid operand '1.5" + operand},
+        {PROG_op_client,
+         {"127.0.0.1", port, "/", "1", "2"},
+         2,
+         "op_client: invalid operator '/" + op},
+        {PROG_op_client, {"127.0.0.1", port, "++", "1"}, 2, "op_client: invalid operator '++" + op},
+    });
+    // The same from stdin, as a person answers the prompts (the shared table has no stdin).
     struct Bad {
-        std::vector<std::string> args;
         std::string stdin_data;
         std::string err;
     };
     std::vector<Bad> cases{
-        {{}, "", usage},
-        {{"127.0.0.1"}, "", usage},
-        {{"127.0.0.1", port, "+"}, "", usage},
-        {{"127.0.0.1", "abc", "+", "1"},
-         "",
-         "op_client: invalid port 'abc': not a decimal number (expected 0 to 65535)\n"},
-        {{"127.0.0.1", port, "+", "abc"},
-         "",
-         "op_client: invalid operand 'abc' (expected a 32-bit integer)\n"},
-        {{"127.0.0.1", port, "+", "1", "99999999999"},
-         "",
-         "op_client: invalid operand '99999999999' (expected a 32-bit integer)\n"},
-        {{"127.0.0.1", port, "+", "2147483648"},
-         "",
-         "op_client: invalid operand '2147483648' (expected a 32-bit integer)\n"},
-        {{"127.0.0.1", port, "+", "1.5"},
-         "",
-         "op_client: invalid operand '1.5' (expected a 32-bit integer)\n"},
-        {{"127.0.0.1", port, "/", "1", "2"},
-         "",
-         "op_client: invalid operator '/' (expected +, - or *)\n"},
-        {{"127.0.0.1", port, "++", "1"},
-         "",
-         "op_client: invalid operator '++' (expected +, - or *)\n"},
-        {{"127.0.0.1", port}, "0 +", "op_client: invalid operand count '0' (expected 1 to 64)\n"},
-        {{"127.0.0.1", port}, "65", "op_client: invalid operand count '65' (expected 1 to 64)\n"},
-        {{"127.0.0.1", port}, "two", "op_client: invalid operand count 'two' (expected 1 to 64)\n"},
-        {{"127.0.0.1", port},
-         "2 1 x +",
-         "op_client: invalid operand 'x' (expected a 32-bit integer)\n"},
-        {{"127.0.0.1", port}, "2 1 2 %", "op_client: invalid operator '%' (expected +, - or *)\n"},
-        {{"127.0.0.1", port}, "3 1 2", "op_client: end of input before operand 3 of 3\n"},
-        {{"127.0.0.1", port}, "2 1 2\n", "op_client: end of input before the operator\n"},
+        {"0 +", "op_client: invalid operand count '0' (expected 1 to 64)\n"},
+        {"65", "op_client: invalid operand count '65' (expected 1 to 64)\n"},
+        {"two", "op_client: invalid operand count 'two' (expected 1 to 64)\n"},
+        {"2 1 x +", "op_client: invalid operand 'x" + operand},
+        {"2 1 2 %", "op_client: invalid operator '%" + op},
+        {"3 1 2", "op_client: end of input before operand 3 of 3\n"},
+        {"2 1 2\n", "op_client: end of input before the operator\n"},
     };
     for (const Bad& c : cases) {
-        auto r = harness::run(PROG_op_client, c.args, c.stdin_data);
-        std::string what = "args: " + ::testing::PrintToString(c.args) + " stdin: " + c.stdin_data;
+        auto r = harness::run(PROG_op_client, {"127.0.0.1", port}, c.stdin_data);
+        std::string what = "stdin: " + c.stdin_data;
         EXPECT_EQ(r.exit_code(), 2) << what << " -> " << harness::describe_status(r.status);
         EXPECT_EQ(r.err, c.err) << what;
         EXPECT_EQ(r.out, "") << what;
@@ -620,34 +627,38 @@ TEST(Ch04Op, ClientBadUsageAndBadInputExit2) {
 
 TEST(Ch04Op, ServerBadUsageExits2) {
     const std::string usage = "usage: op_server PORT [--deadline-ms N]\n";
-    struct Bad {
-        std::vector<std::string> args;
-        std::string err;
-    };
-    std::vector<Bad> cases{
-        {{}, usage},
-        {{"0", "extra"}, usage},
-        {{"0", "--deadline-ms"}, usage},
-        {{"0", "--timeout-ms", "5000"}, usage},  // the old per-read timeout is gone
-        {{"0", "--bogus", "5"}, usage},
-        {{"abc"}, "op_server: invalid port 'abc': not a decimal number (expected 0 to 65535)\n"},
-        {{"70000"}, "op_server: invalid port '70000': out of range (expected 0 to 65535)\n"},
-        {{"0", "--deadline-ms", "x"},
-         "op_server: invalid --deadline-ms 'x' (expected 1 to 3600000)\n"},
-        {{"0", "--deadline-ms", "0"},
-         "op_server: invalid --deadline-ms '0' (expected 1 to 3600000)\n"},
-        {{"0", "--deadline-ms", "-1"},
-         "op_server: invalid --deadline-ms '-1' (expected 1 to 3600000)\n"},
-        {{"0", "--deadline-ms", "3600001"},
-         "op_server: invalid --deadline-ms '3600001' (expected 1 to 3600000)\n"},
-    };
-    for (const Bad& c : cases) {
-        auto r = harness::run(PROG_op_server, c.args);
-        std::string what = ::testing::PrintToString(c.args);
-        EXPECT_EQ(r.exit_code(), 2) << what << " -> " << harness::describe_status(r.status);
-        EXPECT_EQ(r.err, c.err) << what;
-        EXPECT_EQ(r.out, "") << what;
-    }
+    const std::string bad_deadline = "' (expected 1 to 3600000)\n";
+    harness::expect_usage_errors({
+        {PROG_op_server, {}, 2, usage},
+        {PROG_op_server, {"0", "extra"}, 2, usage},
+        {PROG_op_server, {"0", "--deadline-ms"}, 2, usage},
+        {PROG_op_server, {"0", "--timeout-ms", "5000"}, 2, usage},  // the per-read timeout is gone
+        {PROG_op_server, {"0", "--bogus", "5"}, 2, usage},
+        {PROG_op_server,
+         {"abc"},
+         2,
+         "op_server: invalid port 'abc': not a decimal number (expected 0 to 65535)\n"},
+        {PROG_op_server,
+         {"70000"},
+         2,
+         "op_server: invalid port '70000': out of range (expected 0 to 65535)\n"},
+        {PROG_op_server,
+         {"0", "--deadline-ms", "x"},
+         2,
+         "op_server: invalid --deadline-ms 'x" + bad_deadline},
+        {PROG_op_server,
+         {"0", "--deadline-ms", "0"},
+         2,
+         "op_server: invalid --deadline-ms '0" + bad_deadline},
+        {PROG_op_server,
+         {"0", "--deadline-ms", "-1"},
+         2,
+         "op_server: invalid --deadline-ms '-1" + bad_deadline},
+        {PROG_op_server,
+         {"0", "--deadline-ms", "3600001"},
+         2,
+         "op_server: invalid --deadline-ms '3600001" + bad_deadline},
+    });
 }
 
 TEST(Ch04Op, ClientUnknownHostExits1) {

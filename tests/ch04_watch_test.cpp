@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -38,9 +39,11 @@ void put16(Bytes& b, size_t at, unsigned v) {
 
 // An Ethernet header for lo (zero MACs) with ETHERTYPE, then BODY.
 Bytes frame(unsigned ethertype, const Bytes& body) {
-    Bytes f(14, 0);
+    // (Sized once and copied into: GCC 12 at -O2 takes vector::insert() of a range for an
+    // overread of an empty region, -Wstringop-overread, a false positive.)
+    Bytes f(14 + body.size(), 0);
     put16(f, 12, ethertype);
-    f.insert(f.end(), body.begin(), body.end());
+    std::copy(body.begin(), body.end(), f.begin() + 14);
     return f;
 }
 

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "harness.hpp"
+#include "kit.hpp"
 #include "netns.hpp"
 #include "wire.hpp"
 
@@ -353,36 +354,34 @@ TEST(Ch04Wire, TcpdumpSeesTheSameSegmentsAsTcpWatch) {
 // ---- bad input --------------------------------------------------------------------------------
 
 TEST(Ch04Wire, TcpWatchBadUsageExitsWithStatus2) {
-    // These fail before any socket exists: no namespace needed.
-    struct Case {
-        std::vector<std::string> args;
-        std::string first_line;  // of stderr; the usage line follows unless it is the usage
-    };
-    const std::vector<Case> cases = {
-        {{"--port", "abc"}, "tcp_watch: invalid port 'abc': not a decimal number"},
-        {{"--port", "0"}, "tcp_watch: invalid port '0'"},
-        {{"--port", "70000"}, "tcp_watch: invalid port '70000': out of range"},
-        {{"--bogus"}, kUsage},
-        {{"--port"}, kUsage},
-        {{"--udp", "extra"}, kUsage},
-    };
-    for (const auto& c : cases) {
-        Result r = harness::run(PROG_tcp_watch, c.args, {}, Deadline(5s));
-        std::string shown = c.args[0] + (c.args.size() > 1 ? " " + c.args[1] : "");
-        EXPECT_EQ(r.exit_code(), 2) << shown << ": " << r.err;
-        EXPECT_EQ(r.out, "") << shown;
-        auto err = harness::lines(r.err);
-        ASSERT_FALSE(err.empty()) << shown;
-        EXPECT_TRUE(err[0].starts_with(c.first_line)) << shown << ": " << r.err;
-        EXPECT_EQ(err.back(), kUsage) << shown;
-        EXPECT_LE(err.size(), 2u) << shown << ": " << r.err;
-    }
-    for (const char* option : {"--count", "--connections"}) {
-        Result r = harness::run(PROG_tcp_watch, {option, "0"}, {}, Deadline(5s));
-        EXPECT_EQ(r.exit_code(), 2) << option << ": " << r.err;
-        EXPECT_EQ(r.err, "tcp_watch: invalid " + std::string(option) +
-                             " '0' (expected 1 to 1000000000)\n");
-    }
+    // These fail before any socket exists: no namespace needed.  A bad port says why, then
+    // the usage line follows.
+    const std::string usage = kUsage + "\n";
+    harness::expect_usage_errors({
+        {PROG_tcp_watch,
+         {"--port", "abc"},
+         2,
+         "tcp_watch: invalid port 'abc': not a decimal number (expected 1 to 65535)\n" + usage},
+        {PROG_tcp_watch,
+         {"--port", "0"},
+         2,
+         "tcp_watch: invalid port '0' (expected 1 to 65535)\n" + usage},
+        {PROG_tcp_watch,
+         {"--port", "70000"},
+         2,
+         "tcp_watch: invalid port '70000': out of range (expected 1 to 65535)\n" + usage},
+        {PROG_tcp_watch, {"--bogus"}, 2, usage},
+        {PROG_tcp_watch, {"--port"}, 2, usage},
+        {PROG_tcp_watch, {"--udp", "extra"}, 2, usage},
+        {PROG_tcp_watch,
+         {"--count", "0"},
+         2,
+         "tcp_watch: invalid --count '0' (expected 1 to 1000000000)\n"},
+        {PROG_tcp_watch,
+         {"--connections", "0"},
+         2,
+         "tcp_watch: invalid --connections '0' (expected 1 to 1000000000)\n"},
+    });
 }
 
 TEST(Ch04Wire, TcpWatchWithoutCapNetRawSaysWhatItNeedsAndExitsWithStatus1) {
@@ -408,20 +407,23 @@ TEST(Ch04Wire, TcpWatchWithoutCapNetRawSaysWhatItNeedsAndExitsWithStatus1) {
 
 TEST(Ch04Wire, CloseServerBadUsageExitsWithStatus2) {
     const std::string usage = "usage: close_server PORT [--read] [--no-reuseaddr]\n";
-    for (const std::vector<std::string>& args :
-         std::vector<std::vector<std::string>>{{}, {"0", "--bogus"}, {"0", "--read", "x"}}) {
-        Result r = harness::run(PROG_close_server, args, {}, Deadline(5s));
-        EXPECT_EQ(r.exit_code(), 2) << r.err;
-        EXPECT_EQ(r.out, "");
-        EXPECT_EQ(r.err, usage);
-    }
-    for (const std::string port : {"abc", "70000", "-1"}) {
-        Result r = harness::run(PROG_close_server, {port}, {}, Deadline(5s));
-        EXPECT_EQ(r.exit_code(), 2) << port << ": " << r.err;
-        EXPECT_EQ(r.out, "") << port;
-        EXPECT_TRUE(r.err.starts_with("close_server: invalid port '" + port + "'")) << r.err;
-        EXPECT_EQ(harness::lines(r.err).size(), 1u) << r.err;
-    }
+    harness::expect_usage_errors({
+        {PROG_close_server, {}, 2, usage},
+        {PROG_close_server, {"0", "--bogus"}, 2, usage},
+        {PROG_close_server, {"0", "--read", "x"}, 2, usage},
+        {PROG_close_server,
+         {"abc"},
+         2,
+         "close_server: invalid port 'abc': not a decimal number (expected 0 to 65535)\n"},
+        {PROG_close_server,
+         {"70000"},
+         2,
+         "close_server: invalid port '70000': out of range (expected 0 to 65535)\n"},
+        {PROG_close_server,
+         {"-1"},
+         2,
+         "close_server: invalid port '-1': not a decimal number (expected 0 to 65535)\n"},
+    });
 }
 
 }  // namespace
