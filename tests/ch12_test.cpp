@@ -125,12 +125,6 @@ Process start_lesson() {
     return Process(PROG_echo_selectserv, {"0"});
 }
 
-// The flooding client: small socket buffers of its own, so that the server's echo backs up
-// (and the server's 64 KiB for it fills) after a few kilobytes, not after megabytes.
-common::Fd flooder(int port) {
-    return harness::connect_small_rcvbuf(port, 4096, 4096);
-}
-
 // Both servers: bash fills descriptors 3..1020 and then becomes the server PROGRAM: its
 // listening socket gets 1021, its first clients 1022 and 1023, and the next one 1024 =
 // FD_SETSIZE, which must be refused with one line while the server goes on.  CLOSED(k) is
@@ -348,7 +342,9 @@ TEST(Ch12SelectServ, AClientThatNeverReadsStopsEveryoneUntilItLeaves) {
     ASSERT_TRUE(harness::send_all(other.get(), "warm up"));
     ASSERT_EQ(harness::recv_exact(other.get(), 7), "warm up");
 
-    common::Fd flood = flooder(port);
+    // The flooding client: small socket buffers of its own, so that the server's echo backs
+    // up (and the real server's 64 KiB for it fills) after a few kilobytes, not megabytes.
+    common::Fd flood = harness::connect_small_rcvbuf(port, 4096, 4096);
     ASSERT_TRUE(flood);
     ASSERT_TRUE(server.wait_for_line("connected client: 5"));
     set_nonblocking(flood.get());
@@ -479,7 +475,7 @@ TEST(Ch12RealServer, ClientThatNeverReadsStallsNobodyAndMemoryStaysBounded) {
     // of pending echo is full, then stops reading it.  What the flooder sends after that
     // waits in the kernel: in the input buffer of the server's socket (which Linux may grow
     // to several MiB, enough to take all 8 MiB) and then in the flooder's output buffer.
-    common::Fd flood = flooder(port);
+    common::Fd flood = harness::connect_small_rcvbuf(port, 4096, 4096);  // (as above)
     ASSERT_TRUE(flood) << strerror(errno);
     set_nonblocking(flood.get());
     const std::string payload = harness::random_bytes(8 << 20, 8);
@@ -542,7 +538,7 @@ TEST(Ch12RealServer, StraceShowsTheStuckClientInTheWriteSetAndOutOfTheReadSet) {
                    harness::traced());
     int port = server.wait_ready();
     ASSERT_GT(port, 0);
-    common::Fd flood = flooder(port);
+    common::Fd flood = harness::connect_small_rcvbuf(port, 4096, 4096);  // (as above)
     ASSERT_TRUE(flood) << strerror(errno);
     common::Fd other = harness::connect_tcp("127.0.0.1", port);
     ASSERT_TRUE(other) << strerror(errno);
