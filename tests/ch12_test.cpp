@@ -7,8 +7,9 @@
 // joined by read() are printed whole; end of input ends it.
 // The lesson, echo_selectserv: one process echoes several clients byte-exact while all stay
 // connected, logs each by its descriptor and gives a freed descriptor to the next client; a
-// descriptor >= FD_SETSIZE is refused with one line; and, as its README says, a client that
-// sends but never reads stops everyone until it leaves (the server sits in write()).
+// descriptor >= FD_SETSIZE is refused with one line; out of descriptors it does not spin; and,
+// as its README says, a client that sends but never reads stops everyone until it leaves
+// (the server sits in write()).
 // The real server, select_echo_server: the same concurrency; 1,000 clients connected at once
 // all get their echoes byte-exact; a client that sends 8 MiB and reads nothing is stopped by
 // backpressure (the server stops reading it), while other clients' round trips stay fast and
@@ -328,6 +329,48 @@ TEST(Ch12SelectServ, DescriptorAtOrAboveFdSetsizeIsRefusedAndTheServerGoesOn) {
     });
 }
 
+// Out of descriptors (ulimit -n 8: 0-2, the listening socket 3, clients 4-7), the lesson takes
+// the listening socket out of its set instead of spinning on it (the book: FD_SET(-1, ...)),
+// and puts it back when a client leaves.
+TEST(Ch12SelectServ, OutOfDescriptorsItWaitsWithoutSpinningUntilAClientLeaves) {
+    SOCKLAB_REQUIRE_TOOL("bash");
+    constexpr int kClients = 6;
+    Process server("bash", {"-c", "ulimit -n 8 && exec \"$0\" 0", PROG_echo_selectserv});
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    ASSERT_EQ(open_files_limit(server.pid()), 8);
+    std::vector<common::Fd> clients;
+    for (int i = 0; i < kClients; ++i) {
+        clients.push_back(harness::connect_tcp("127.0.0.1", port));
+        ASSERT_TRUE(clients.back()) << strerror(errno);
+        ASSERT_TRUE(harness::send_all(clients.back().get(), "client " + std::to_string(i) + "\n"));
+    }
+    for (int i = 0; i < 4; ++i) {
+        EXPECT_EQ(server.read_line(), connected_line(4 + i, clients[i]));
+        std::string line = "client " + std::to_string(i) + "\n";
+        EXPECT_EQ(harness::recv_exact(clients[i].get(), line.size()), line);
+    }
+    EXPECT_EQ(server.read_err_line(),
+              "echo_selectserv: accept (new clients wait until one leaves): Too many open files");
+    // Over 2 seconds with nothing it can do, it uses (next to) no CPU: a select() that kept
+    // returning for the listening socket would burn the whole window.
+    long before = cpu_ticks(server.pid());
+    std::this_thread::sleep_for(2s);  // a measurement window, not synchronisation
+    long used = cpu_ticks(server.pid()) - before;
+    EXPECT_LE(used * 1000 / sysconf(_SC_CLK_TCK), 200) << "ms of CPU while idle";
+    // ...and it has not tried accept() again: one warning.  (A spinning server would write
+    // one per turn of the loop, and block once the stderr pipe is full: then it uses no CPU.)
+    auto again = server.read_err_line(Deadline(200ms));
+    EXPECT_FALSE(again) << "accept() was tried again: " << *again;
+
+    // Client 0 leaves: its descriptor goes to client 4, whose line waited in the kernel.
+    clients[0].reset();
+    EXPECT_EQ(server.read_line(), "closed client: 4");
+    EXPECT_EQ(server.read_line(), connected_line(4, clients[4]));
+    EXPECT_EQ(harness::recv_exact(clients[4].get(), 9), "client 4\n");
+    EXPECT_TRUE(server.running());
+}
+
 // What the lesson does NOT survive (its README says so): its write() blocks.  A client that
 // sends but never reads fills its socket buffers, the server's write() to it waits, and
 // every other client waits behind it.  When that client leaves, the write() fails, and the
@@ -634,6 +677,10 @@ TEST(Ch12RealServer, OutOfDescriptorsTheServerWaitsWithoutSpinningAndResumes) {
     std::this_thread::sleep_for(2s);  // a measurement window, not synchronisation
     long used = cpu_ticks(server.pid()) - before;
     EXPECT_LE(used * 1000 / sysconf(_SC_CLK_TCK), 200) << "ms of CPU while idle";
+    // ...and it has not tried accept() again: one warning.  (A spinning server would write
+    // one per turn of the loop, and block once the stderr pipe is full: then it uses no CPU.)
+    auto again = server.read_err_line(Deadline(200ms));
+    EXPECT_FALSE(again) << "accept() was tried again: " << *again;
 
     // Two clients leave: two waiting ones are accepted, and their lines (queued in the
     // kernel all along) come back.
