@@ -6,16 +6,10 @@
 //
 // What to observe: every line comes back, in order, as the book prints it:
 //     Message from server: hello
-// Pipe in thousands of lines: the writer sends them as fast as the connection takes them
-// while the reader prints replies as they come.  At end of input (or a line "q"/"Q") the
-// writer calls shutdown(sock, SHUT_WR): the server reads end of stream, has already echoed
-// everything, and closes; the reader reads to end of stream, reaps the writer, and exits 0.
-// Why shutdown() and not close()?  Both processes hold the socket.  close() in the writer
-// only drops ITS descriptor — the parent's keeps the connection open, no FIN is sent, the
-// server waits for more, and the reader waits for the server: both hang.  shutdown()
-// acts on the connection itself, whoever else holds it (half-close (半关闭), ch07).
-// If the server closes first: "echo_mpclient: the server closed the connection before the
-// end of input", status 1.
+// Pipe in thousands of lines: they go out as fast as the connection takes them.  At end of
+// input (or "q"/"Q") the writer half-closes with shutdown(SHUT_WR); the reader reads to end
+// of stream, reaps the writer and exits 0.  If the server closes first: "echo_mpclient: the
+// server closed the connection before the end of input", status 1.
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -45,7 +39,12 @@ int write_routine(int sock) {
     }
     // Everything is sent.  From here the parent's SIGTERM (below) must not stop us.
     signal(SIGTERM, SIG_IGN);
-    if (shutdown(sock, SHUT_WR) == -1) common::die("shutdown");  // FIN: "no more data"
+    // FIN: "no more data".  Why shutdown() and not close()?  Both processes hold the socket:
+    // close() here would drop only THIS descriptor, the parent's would keep the connection
+    // open, no FIN would go out, the server would wait for more and the reader for the
+    // server: both hang.  shutdown() acts on the connection itself, whoever else holds it
+    // (half-close (半关闭), ch07).
+    if (shutdown(sock, SHUT_WR) == -1) common::die("shutdown");
     return 0;
 }
 
@@ -81,14 +80,8 @@ int main(int argc, char* argv[]) {
     if (argc != 3) common::die_usage("HOST PORT");
     if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) common::die("signal");  // EPIPE instead
 
-    common::Fd sock;
-    for (const addrinfo& ai : common::resolve(argv[1], argv[2], SOCK_STREAM)) {
-        sock.reset(socket(ai.ai_family, ai.ai_socktype, ai.ai_protocol));
-        if (sock && connect(sock.get(), ai.ai_addr, ai.ai_addrlen) == 0) break;
-        sock.reset();
-    }
-    if (!sock) common::die("connect to %s port %s", argv[1], argv[2]);
-    fflush(stdout);
+    common::Fd sock = common::connect_tcp(argv[1], argv[2]);  // getaddrinfo, connect: ch04
+    fflush(stdout);  // nothing buffered may be copied into the child and printed twice
 
     pid_t pid = fork();
     if (pid == -1) common::die("fork");

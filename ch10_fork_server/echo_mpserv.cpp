@@ -1,25 +1,15 @@
 // echo_mpserv.cpp — the multiprocess echo server (并发服务器) (book ch. 10, echo_mpserv.c):
-// accept() a client, fork() a child to serve it, and accept the next one at once.  Any
-// number of clients are served at the same time, one process each.
+// accept() a client, fork() a child to serve it, and accept the next one at once.
 //
 // usage: echo_mpserv PORT
 //
 // What to observe (stdout, one line per event; PIDs vary):
 //     listening on [::]:9190
 //     new client connected from [::ffff:127.0.0.1]:40158, proc id 4102
-//     new client connected from [::ffff:127.0.0.1]:40160, proc id 4103
 //     client disconnected, proc id 4102
 //     removed proc id: 4102, exit status 0
-// "new client" is printed by the parent, "client disconnected" by the child before it
-// exits, "removed proc id" by the parent's SIGCHLD handler when it has reaped the child.
-// `ps -o pid,ppid,stat,cmd --ppid $(pgrep -o echo_mpserv)` lists one child per client and
-// never a Z (zombie).  A child that crashes is reaped too ("killed by signal 11"); the
-// server and the other clients go on.  At a limit (fork: EAGAIN, accept: EMFILE, ...) it
-// says so on stderr, drops at most the one client, and waits for a child to end.
-// After fork() both processes hold both sockets.  The child closes the listening socket and
-// the parent closes the client socket: a socket is closed (for TCP: FIN is sent) only when
-// the LAST descriptor for it is closed, so a parent that kept every client socket would
-// never let a client see end of stream, and would run out of descriptors.
+// `ps -o pid,ppid,stat,cmd --ppid $(pgrep -o echo_mpserv)`: one child per client, never a Z
+// (zombie).  At a process or descriptor limit: one line on stderr, then it waits for a child.
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -39,22 +29,13 @@ namespace {
 
 constexpr size_t kBufSize = 4096;
 
-// A tiny async-signal-safe formatter for the handler (snprintf is not safe there): appends
-// TEXT or the decimal N to line[at...] and returns the new length.
-size_t put(char* line, size_t at, const char* text) {
+// Appends TEXT and then the decimal N (N >= 0) to line[at...]; returns the new length.  The
+// SIGCHLD handler formats its line with this: snprintf() is not async-signal-safe.
+size_t put(char* line, size_t at, const char* text, long n) {
     while (*text)
         line[at++] = *text++;
-    return at;
-}
-size_t put(char* line, size_t at, long n) {
-    char digits[24];
-    int k = 0;
-    do {
-        digits[k++] = static_cast<char>('0' + n % 10);
-        n /= 10;
-    } while (n > 0);
-    while (k > 0)
-        line[at++] = digits[--k];
+    if (n >= 10) at = put(line, at, "", n / 10);  // the digits before the last one
+    line[at++] = static_cast<char>('0' + n % 10);
     return at;
 }
 
@@ -70,11 +51,11 @@ void read_childproc(int) {
     while ((id = waitpid(-1, &status, WNOHANG)) > 0) {
         children_ended = children_ended + 1;
         char line[80];
-        size_t len = put(line, put(line, 0, "removed proc id: "), long{id});
+        size_t len = put(line, 0, "removed proc id: ", id);
         if (WIFEXITED(status))
-            len = put(line, put(line, len, ", exit status "), long{WEXITSTATUS(status)});
-        else
-            len = put(line, put(line, len, ", killed by signal "), long{WTERMSIG(status)});
+            len = put(line, len, ", exit status ", WEXITSTATUS(status));
+        else  // a child that crashed is reaped too ("killed by signal 11"); the rest go on
+            len = put(line, len, ", killed by signal ", WTERMSIG(status));
         line[len++] = '\n';
         (void)!write(STDOUT_FILENO, line, len);  // one write: the line stays whole
     }
@@ -108,21 +89,14 @@ void say(const std::string& line) {
     (void)common::write_all(STDOUT_FILENO, line + "\n");
 }
 
-// The child's whole job: echo until the client closes its side.
+// The child's whole job: echo until the client closes its side (read() returns 0).
 void serve(int client_fd) {
     char buf[kBufSize];
-    for (;;) {
-        ssize_t n = read(client_fd, buf, sizeof buf);
+    for (ssize_t n; (n = read(client_fd, buf, sizeof buf)) != 0;) {
         if (n == -1 && errno == EINTR) continue;
-        if (n == -1) {  // ECONNRESET: the client reset the connection
-            common::warn("proc id %d: read", getpid());
-            return;
-        }
-        if (n == 0) return;  // end of stream: the client closed its side
-        if (!common::write_all(client_fd, buf, static_cast<size_t>(n))) {
-            common::warn("proc id %d: write", getpid());  // EPIPE: the client has gone
-            return;
-        }
+        if (n == -1) return common::warn("proc id %d: read", getpid());  // ECONNRESET
+        if (!common::write_all(client_fd, buf, static_cast<size_t>(n)))
+            return common::warn("proc id %d: write", getpid());  // EPIPE: the client has gone
     }
 }
 
@@ -141,27 +115,15 @@ int main(int argc, char* argv[]) {
     act.sa_flags = 0;
     if (sigaction(SIGCHLD, &act, nullptr) == -1) common::die("sigaction");
 
-    common::Fd listen_fd;
-    for (const addrinfo& ai : common::listen_addresses(argv[1], SOCK_STREAM)) {
-        listen_fd.reset(socket(ai.ai_family, ai.ai_socktype, ai.ai_protocol));
-        if (!listen_fd) continue;
-        int on = 1, off = 0;
-        setsockopt(listen_fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-        if (ai.ai_family == AF_INET6)
-            setsockopt(listen_fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
-        if (bind(listen_fd.get(), ai.ai_addr, ai.ai_addrlen) == 0) break;
-        listen_fd.reset();
-    }
-    if (!listen_fd) common::die("bind to port %s", argv[1]);
-    if (listen(listen_fd.get(), SOMAXCONN) == -1) common::die("listen");
+    common::Fd listen_fd = common::listen_tcp(argv[1]);    // socket, bind, listen: ch04
     common::print_ready("listening on", listen_fd.get());  // flushes: nothing left to copy
 
     for (bool at_limit = false;;) {
         sockaddr_storage addr{};
         socklen_t addr_len = sizeof addr;
+        auto* sa = reinterpret_cast<sockaddr*>(&addr);
         sig_atomic_t ended = children_ended;
-        common::Fd client_fd(
-            accept(listen_fd.get(), reinterpret_cast<sockaddr*>(&addr), &addr_len));
+        common::Fd client_fd(accept(listen_fd.get(), sa, &addr_len));
         if (!client_fd) {
             switch (common::accept_failure(errno)) {
                 case common::AcceptFailure::kRetry:  // EINTR: the SIGCHLD handler ran
@@ -183,12 +145,15 @@ int main(int argc, char* argv[]) {
         }
         at_limit = false;
 
+        // After fork() both processes hold both sockets.  A socket is closed (for TCP: FIN
+        // is sent) only when its LAST descriptor is closed, so each process closes the one it
+        // does not use: a parent that kept every client socket would never let a client see
+        // end of stream, and would run out of descriptors.
         pid_t pid = fork();
         if (pid == -1) {  // EAGAIN (process limit), ENOMEM: this one client is refused
             int err = errno;
             common::note("fork: %s: client %s dropped; the next clients wait until a child ends",
-                         strerror(err),
-                         common::to_string(reinterpret_cast<sockaddr*>(&addr)).c_str());
+                         strerror(err), common::to_string(sa).c_str());
             client_fd.reset();  // close(): the connection ends
             wait_for_a_child(ended, err != EAGAIN);
             continue;
@@ -201,7 +166,7 @@ int main(int argc, char* argv[]) {
             return 0;
         }
         client_fd.reset();  // close(clnt_sock): from now on the child's is the only one
-        say("new client connected from " + common::to_string(reinterpret_cast<sockaddr*>(&addr)) +
-            ", proc id " + std::to_string(pid));
+        say("new client connected from " + common::to_string(sa) + ", proc id " +
+            std::to_string(pid));
     }
 }

@@ -1,6 +1,5 @@
-// fork_demo.cpp — what fork() copies (book ch. 10, fork.c).  fork() makes a second process,
-// a copy of the caller: same code, same variables with the same values, the same open
-// descriptors.  From then on each process changes only its own copy.
+// fork_demo.cpp — what fork() copies (book ch. 10, fork.c): a second process, a copy of the
+// caller (code, variables, open descriptors); from then on each changes only its own copy.
 //
 // usage: fork_demo
 //
@@ -8,11 +7,8 @@
 //     before fork: gval 11, lval 25 (pid 4101)
 //     Child Proc: [13, 27] (pid 4102, fork() returned 0, &gval 0x55d6c61b8010)
 //     Parent Proc: [9, 23] (pid 4101, fork() returned 4102, &gval 0x55d6c61b8010)
-// fork() returns twice: 0 in the child, the child's PID in the parent.  The child adds 2 to
-// both variables, the parent subtracts 2: neither sees the other's change.  The addresses
-// are virtual: the same address names a different page in each process (copy-on-write).
-// The parent waits for the child (waitpid) so that the child's line comes first and no
-// zombie is left (see zombie.cpp); the child's exit status says it is done.
+// fork() returns twice: 0 in the child, the child's PID in the parent.  The child's +2 and the
+// parent's -2 never meet, though &gval is the same in both.
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -33,9 +29,11 @@ int main(int argc, char*[]) {
     // printed twice (once by each process) when stdout is a pipe or a file.
     fflush(stdout);
 
-    pid_t pid = fork();
+    pid_t pid = fork();  // returns twice: 0 in the child, the child's PID in the parent
     if (pid == -1) common::die("fork");
     if (pid == 0) {  // the child
+        // Its own copies.  The address printed below is virtual: the same address names a
+        // different page in each process (copy-on-write).
         gval += 2, lval += 2;
         printf("Child Proc: [%d, %d] (pid %d, fork() returned %d, &gval %p)\n", gval, lval,
                getpid(), pid, static_cast<void*>(&gval));
@@ -44,6 +42,8 @@ int main(int argc, char*[]) {
     }
 
     gval -= 2, lval -= 2;  // the parent
+    // Wait for the child, so that its line comes first and no zombie is left (zombie.cpp);
+    // its exit status says it is done.
     int status;
     if (waitpid(pid, &status, 0) == -1) common::die("waitpid");
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) common::fatal("the child failed");

@@ -1,26 +1,15 @@
-// remove_zombie.cpp — reaping children from a SIGCHLD handler (book ch. 10,
-// remove_zombie.c).  The kernel sends SIGCHLD to the parent when a child ends; the handler
-// collects the status at once, so no child stays a zombie while the parent goes on working.
+// remove_zombie.cpp — reaping children from a SIGCHLD handler (book ch. 10, remove_zombie.c):
+// the handler collects each status at once, so no child stays a zombie while the parent works.
 //
 // usage: remove_zombie [--seconds N]   N: how long both children live (0..60, default 10)
 //
 // What to observe (PIDs vary; the two children end at about the same moment):
-//     Child proc id: 4102
-//     Hi! I'm child process
-//     Hi! I'm child process
-//     Child proc id: 4103
-//     wait...
+//     Child proc id: 4102 ... wait...
 //     wait...                                  (the first sleep(5) ran out)
 //     removed proc id: 4102, child send: 12    (at 10 s: SIGCHLD cut the second one short)
 //     removed proc id: 4103, child send: 24
 //     both children removed
-// Run `ps -o pid,ppid,stat,cmd --ppid $(pgrep -o remove_zombie)` meanwhile: the children
-// show S (sleeping), then disappear — never Z.
-// The handler loops: waitpid(-1, &status, WNOHANG) until it returns 0 (children still
-// running) or -1 (none left).  The book calls waitpid() once per signal; but while a SIGCHLD
-// is pending a second one is not queued, so when both children end together one handler run
-// must reap both, or one stays a zombie.  The handler prints with write() (snprintf and
-// printf are not async-signal-safe) and saves errno, which waitpid() overwrites.
+// `ps -o pid,ppid,stat,cmd --ppid $(pgrep -o remove_zombie)` meanwhile: S, then gone, never Z.
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -56,8 +45,12 @@ size_t put(char* line, size_t at, long n) {
     return at;
 }
 
+// The kernel sends SIGCHLD when a child ends.  The handler loops: waitpid(-1, &status,
+// WNOHANG) until it returns 0 (children still running) or -1 (none left).  The book calls
+// waitpid() once per signal; but while a SIGCHLD is pending a second one is not queued, so
+// when both children end together one run must reap both, or one stays a zombie.
 void read_childproc(int) {
-    int saved_errno = errno;
+    int saved_errno = errno;  // waitpid() overwrites it: main must not see that
     int status;
     pid_t id;
     while ((id = waitpid(-1, &status, WNOHANG)) > 0) {
@@ -68,7 +61,7 @@ void read_childproc(int) {
         else
             len = put(line, put(line, len, ", killed by signal "), long{WTERMSIG(status)});
         line[len++] = '\n';
-        (void)!write(STDOUT_FILENO, line, len);
+        (void)!write(STDOUT_FILENO, line, len);  // not printf(): not async-signal-safe
         g_removed = g_removed + 1;
     }
     errno = saved_errno;

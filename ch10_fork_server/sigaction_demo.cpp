@@ -6,16 +6,7 @@
 //
 // What to observe: press Ctrl-C once while it waits; it prints the same lines as
 // signal_demo ("CTRL+C pressed", "Time out!", "sleep(100) returned early, 99 s left").
-// struct sigaction says exactly what happens, where signal() leaves it to the system:
-//   sa_handler  the function to call;
-//   sa_mask     signals blocked while the handler runs (here: SIGINT waits until the
-//               SIGALRM handler has returned, then its own handler runs);
-//   sa_flags    0: the handler stays installed (SA_RESETHAND would make it one-shot, the old
-//               System V signal()), and an interrupted read/accept/... fails with EINTR
-//               instead of being restarted (SA_RESTART, glibc's signal() default).
-// sleep() is never restarted, whatever the flags: it returns the seconds left.
-// With --oneshot the SIGINT handler gets SA_RESETHAND: the first Ctrl-C prints
-// "CTRL+C pressed", the second one ends the program (the default action is back).
+// With --oneshot the first Ctrl-C prints "CTRL+C pressed", the second ends the program.
 #include <unistd.h>
 
 #include <csignal>
@@ -58,15 +49,22 @@ int main(int argc, char* argv[]) {
             common::die_usage("[--alarm N] [--oneshot]");
     }
 
+    // struct sigaction says exactly what happens, where signal() leaves it to the system.
     struct sigaction act {};
-    act.sa_handler = timeout;
+    act.sa_handler = timeout;  // the function to call
     sigemptyset(&act.sa_mask);
-    sigaddset(&act.sa_mask, SIGINT);  // no Ctrl-C handler in the middle of the timeout one
+    // sa_mask: signals blocked while the handler runs.  A SIGINT waits until the SIGALRM
+    // handler has returned, then its own handler runs.
+    sigaddset(&act.sa_mask, SIGINT);
+    // sa_flags 0: the handler stays installed (SA_RESETHAND would make it one-shot, the old
+    // System V signal()), and an interrupted read/accept/... fails with EINTR instead of
+    // being restarted (SA_RESTART, glibc's signal() default).
     act.sa_flags = 0;
     if (sigaction(SIGALRM, &act, nullptr) == -1) common::die("sigaction SIGALRM");
 
     act.sa_handler = keycontrol;
     sigemptyset(&act.sa_mask);  // only SIGINT itself is blocked while keycontrol runs
+    // --oneshot: the default action is back after the first SIGINT, so the second one ends it.
     act.sa_flags = oneshot ? SA_RESETHAND : 0;
     if (sigaction(SIGINT, &act, nullptr) == -1) common::die("sigaction SIGINT");
     alarm(g_alarm_seconds);
@@ -74,7 +72,7 @@ int main(int argc, char* argv[]) {
     for (int i = 0; i < 3; i++) {
         puts("wait...");
         fflush(stdout);
-        unsigned left = sleep(100);
+        unsigned left = sleep(100);  // never restarted, whatever the flags: the seconds left
         if (left > 0)
             printf("sleep(100) returned early, %u s left\n", left);
         else

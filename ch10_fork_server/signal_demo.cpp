@@ -1,6 +1,5 @@
 // signal_demo.cpp — signal handlers with signal(): SIGALRM from alarm(), SIGINT from Ctrl-C
-// (book ch. 10, signal.c).  A handler is a function the kernel calls when the signal
-// arrives; and a signal with a handler wakes the process from sleep().
+// (book ch. 10, signal.c).  A handled signal also wakes the process from sleep().
 //
 // usage: signal_demo [--alarm N]    N: seconds between alarms (1..60, default 2, the book's)
 //
@@ -8,17 +7,8 @@
 //     wait...
 //     ^CCTRL+C pressed
 //     sleep(100) returned early, 99 s left
-//     wait...
-//     Time out!
-//     sleep(100) returned early, 99 s left
-//     wait...
-//     Time out!
-//     sleep(100) returned early, 98 s left
-// Three sleep(100) calls, yet the program ends after about 2 alarms (4 s), not 300 s:
-// each signal that runs a handler ends the sleep early, and sleep() returns the seconds it
-// did not sleep.  Ctrl-C no longer ends the program: its handler replaced the default action.
-// The timeout handler calls alarm() again, so SIGALRM comes every N seconds.
-// Handlers use write(), not puts(): see "Pitfalls" in README.md (async-signal-safe).
+//     wait...                                  (then, after 2 s)  Time out!
+// Three sleep(100) calls, yet it ends after about 2 alarms (4 s), and Ctrl-C does not end it.
 // sigaction_demo.cpp does the same with sigaction(), the interface to prefer.
 #include <unistd.h>
 
@@ -33,12 +23,14 @@ namespace {
 
 unsigned g_alarm_seconds = 2;  // set before the handlers are installed, only read after
 
+// Handlers print with write(), not puts(): only async-signal-safe calls may run in a handler
+// (README, "Pitfalls").
 void timeout(int sig) {
     if (sig == SIGALRM) {
         const char msg[] = "Time out!\n";
         (void)!write(STDOUT_FILENO, msg, sizeof msg - 1);
     }
-    alarm(g_alarm_seconds);  // the next alarm
+    alarm(g_alarm_seconds);  // the next alarm: SIGALRM comes every N seconds
 }
 
 void keycontrol(int sig) {
@@ -59,13 +51,16 @@ int main(int argc, char* argv[]) {
     // The book's calls.  On Linux (glibc) signal() keeps the handler installed after each
     // delivery; other systems reset it to the default — one reason to prefer sigaction().
     if (signal(SIGALRM, timeout) == SIG_ERR) common::die("signal SIGALRM");
+    // Ctrl-C no longer ends the program: its handler replaces the default action.
     if (signal(SIGINT, keycontrol) == SIG_ERR) common::die("signal SIGINT");
     alarm(g_alarm_seconds);  // SIGALRM in N seconds
 
     for (int i = 0; i < 3; i++) {
         puts("wait...");
         fflush(stdout);
-        unsigned left = sleep(100);  // a handled signal ends it early
+        // A signal that runs a handler ends the sleep early; sleep() returns the seconds it
+        // did not sleep.
+        unsigned left = sleep(100);
         if (left > 0)
             printf("sleep(100) returned early, %u s left\n", left);
         else

@@ -9,12 +9,7 @@
 //     wait() blocks until a child ends ...
 //     wait() returned 4102 after 0.0 s: Child send 3
 //     wait() returned 4103 after 2.0 s: Child send 7
-// Child 1 returns 3 from main at once; child 2 sleeps N seconds and calls exit(7).  wait()
-// returns whichever child has ended (any child, in any order) and blocks while none has:
-// the parent does nothing else for those N seconds.  WIFEXITED(status) is true when the
-// child ended normally; WEXITSTATUS(status) is then the low 8 bits of its exit value.  A
-// child killed by a signal is reported as e.g. "killed by signal 9" (WIFSIGNALED/WTERMSIG).
-// waitpid_demo.cpp is the version that does not block.
+// The parent does nothing else for those N seconds; waitpid_demo.cpp does not block.
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -52,10 +47,13 @@ int main(int argc, char* argv[]) {
 
     for (int i = 0; i < 2; ++i) {
         int status;
+        // Any child that has ended, in any order; blocks while none has.
         pid_t done = wait(&status);
         if (done == -1) common::die("wait");
         std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
         printf("wait() returned %d after %.1f s: ", done, took.count());
+        // WIFEXITED: the child ended normally, and WEXITSTATUS is the low 8 bits of its exit
+        // value.  A child killed by a signal: WIFSIGNALED, WTERMSIG ("killed by signal 9").
         if (WIFEXITED(status))
             printf("Child send %d\n", WEXITSTATUS(status));
         else if (WIFSIGNALED(status))

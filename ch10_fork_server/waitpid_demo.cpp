@@ -10,10 +10,6 @@
 //     waitpid() returned 0: child still running, parent works 3000 ms
 //     ...
 //     waitpid() returned 4102: Child send 24
-// waitpid(-1, &status, WNOHANG) asks about any child (-1) and, with WNOHANG, returns 0 at
-// once when none has ended yet, where wait() would block.  The "returned 0" lines are the
-// parent printing while its child is alive.  When the child has returned 24, waitpid()
-// returns its PID and the status; WIFEXITED/WEXITSTATUS decode it as in wait_demo.cpp.
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -49,13 +45,15 @@ int main(int argc, char* argv[]) {
 
     int status;
     pid_t done;
+    // Any child (-1); WNOHANG: return 0 at once while none has ended, where wait() would
+    // block.  Each "returned 0" line is the parent at work while its child is alive.
     while ((done = waitpid(-1, &status, WNOHANG)) == 0) {
         printf("waitpid() returned 0: child still running, parent works %ld ms\n", poll_ms);
         fflush(stdout);
         std::this_thread::sleep_for(std::chrono::milliseconds(poll_ms));  // the "work"
     }
     if (done == -1) common::die("waitpid");
-    printf("waitpid() returned %d: ", done);
+    printf("waitpid() returned %d: ", done);  // the child's PID; decoded as in wait_demo.cpp
     if (WIFEXITED(status))
         printf("Child send %d\n", WEXITSTATUS(status));
     else if (WIFSIGNALED(status))

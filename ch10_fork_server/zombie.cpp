@@ -1,6 +1,5 @@
-// zombie.cpp — a zombie process (僵尸进程) (book ch. 10, zombie.c).  The child ends at once;
-// the parent never asks for its exit status (no wait/waitpid).  The kernel must keep that
-// status until someone asks, so the dead child stays in the process table in state Z.
+// zombie.cpp — a zombie process (僵尸进程) (book ch. 10, zombie.c): the child ends at once,
+// the parent never asks for its exit status, so the dead child stays in state Z.
 //
 // usage: zombie [--seconds N]      N: how long the parent lives on (1..3600, default 30)
 //
@@ -10,13 +9,7 @@
 //     Child Process ID: 4102
 //     look now, from another terminal:  ps -o pid,ppid,stat,cmd -p 4102
 //     End parent process                       (after N seconds)
-// While the parent sleeps, ps shows the child as a zombie: STAT Z, command <defunct>.
-//     PID    PPID STAT CMD
-//     4102   4101 Z+   [zombie] <defunct>
-// It uses no memory or CPU, but it holds a PID and a process-table slot; a server that
-// forks a child per client and never reaps makes one per client.  When the parent ends, the
-// zombie is handed to init (PID 1, or the nearest "subreaper"), which reaps it, and it is
-// gone.  wait_demo.cpp, waitpid_demo.cpp and remove_zombie.cpp show the cures.
+// Meanwhile ps shows the child as STAT Z, command [zombie] <defunct>; then it is gone.
 #include <unistd.h>
 
 #include <cstdio>
@@ -38,7 +31,11 @@ int main(int argc, char* argv[]) {
     if (pid == 0) {
         puts("Hi, I am a child process");
         puts("End child process");
-        return 0;  // the child is dead from here on, but not gone: nobody collects its status
+        // The child is dead from here on, but not gone.  The kernel must keep its exit status
+        // until someone asks (wait/waitpid), so it stays in the process table in state Z: no
+        // memory or CPU, but a PID and a slot.  A server that forks a child per client and
+        // never reaps makes one per client.  wait_demo, waitpid_demo, remove_zombie: the cures.
+        return 0;
     }
 
     printf("Child Process ID: %d\n", pid);
@@ -48,5 +45,7 @@ int main(int argc, char* argv[]) {
     for (unsigned left = static_cast<unsigned>(seconds); left > 0;)
         left = sleep(left);
     puts("End parent process");
-    return 0;  // the zombie goes to init, which reaps it
+    // When the parent ends, the zombie is handed to init (PID 1, or the nearest "subreaper"),
+    // which reaps it, and it is gone.
+    return 0;
 }

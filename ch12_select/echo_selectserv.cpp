@@ -1,29 +1,15 @@
-// echo_selectserv.cpp — I/O multiplexing (I/O 复用) with select() (book ch. 12): one process,
-// one loop, one select() call, many clients served at the same time.
+// echo_selectserv.cpp — I/O multiplexing (I/O 复用) with select() (book ch. 12, echo_selectserv.c):
+// one process, one loop, one select() call, many clients served at the same time.
 //
 // usage: echo_selectserv PORT
 //
-// What to observe (stdout, one flushed line per event, N counts clients from 1):
+// What to observe (stdout, one flushed line per event; the number is the client's descriptor):
 //     listening on [::]:9190
-//     client 1 connected from [::ffff:127.0.0.1]:40158
-//     client 2 connected from [::ffff:127.0.0.1]:40162
-//     client 1 disconnected
-// Client 2 is echoed while client 1 is still connected (ch04's iterative server made it wait).
-// select() watches two sets: the read set (the listening socket, and each client with room in
-// its output buffer) and the write set (each client whose echo is not all sent yet).  A client
-// that sends but never reads fills its own 64 KiB buffer and is then not read any more
-// (backpressure): it waits, the others don't, and the server's memory stays bounded.
-// select() cannot watch a descriptor >= FD_SETSIZE (1024): such a client is closed at once,
-//     echo_selectserv: refused [::ffff:127.0.0.1]:40170: descriptor 1024 >= FD_SETSIZE (1024)
-// With no descriptor left (EMFILE) new clients wait in the listen backlog until one leaves:
-//     echo_selectserv: accept (new clients wait until one leaves): Too many open files
-// A client that resets its connection, even before it is accepted, costs one line
-// (echo_selectserv: client 3: recv: Connection reset by peer).
-// recv()/send() are read()/write() for sockets, minus a detour through the file layer (the
-// ch17 servers use them for that reason); here they keep bench/'s select-vs-epoll comparison
-// about select and epoll alone.
-#include <fcntl.h>
-#include <netinet/in.h>
+//     connected client: 4 from [::ffff:127.0.0.1]:40158
+//     connected client: 5 from [::ffff:127.0.0.1]:40162
+//     closed client: 4
+// Client 5 is echoed while client 4 stays connected.  A client that sends but never reads
+// stops everyone: select_echo_server.cpp is the same idea, made to hold load.
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -32,197 +18,93 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
-#include <string>
-#include <vector>
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/io.hpp"
 #include "common/net.hpp"
 
 namespace {
 
-constexpr size_t kMaxPending = 64 * 1024;  // per client: echo the kernel has not taken yet
-
-struct Client {
-    common::Fd fd;             // invalid: no client on this descriptor
-    unsigned long id = 0;      // "client N" in the log
-    std::string pending;       // read but not yet written back: at most kMaxPending bytes
-    bool peer_closed = false;  // recv() returned 0: finish the echo, then close
-};
-
-// The server's state: the sets it keeps between calls, and the clients by descriptor.
-fd_set read_set, write_set;
-int listen_fd = -1, max_fd = -1;
-bool accepting = true;  // false while out of descriptors: listen_fd left out of read_set
-std::vector<Client> clients(FD_SETSIZE);
-unsigned long open_clients = 0;
-
-// Put fd in the sets that match its state: read while there is room for more echo (and the
-// client may still send), write while echo is waiting.
-void watch(int fd) {
-    const Client& c = clients[fd];
-    if (!c.peer_closed && c.pending.size() < kMaxPending)
-        FD_SET(fd, &read_set);
-    else
-        FD_CLR(fd, &read_set);
-    if (!c.pending.empty())
-        FD_SET(fd, &write_set);
-    else
-        FD_CLR(fd, &write_set);
-}
-
-void drop(int fd) {
-    FD_CLR(fd, &read_set);
-    FD_CLR(fd, &write_set);
-    printf("client %lu disconnected\n", clients[fd].id);
-    fflush(stdout);
-    clients[fd] = Client{};  // closes the descriptor
-    --open_clients;
-    while (max_fd > listen_fd && !clients[max_fd].fd)
-        --max_fd;
-    if (!accepting) {  // a descriptor is free again: the backlog can move
-        FD_SET(listen_fd, &read_set);
-        accepting = true;
-    }
-}
-
-// Write as much of the pending echo as the socket takes now.  The socket is non-blocking:
-// a client that does not read makes send() fail with EAGAIN instead of stopping the loop.
-void flush(int fd) {
-    Client& c = clients[fd];
-    while (!c.pending.empty()) {
-        ssize_t n = send(fd, c.pending.data(), c.pending.size(), 0);
-        if (n == -1 && errno == EINTR) continue;
-        if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-        if (n == -1) {  // EPIPE, ECONNRESET: the client is gone
-            common::warn("client %lu: send", c.id);
-            return drop(fd);
-        }
-        c.pending.erase(0, static_cast<size_t>(n));
-    }
-    if (c.peer_closed && c.pending.empty()) return drop(fd);
-    watch(fd);
-}
-
-void echo(int fd) {
-    Client& c = clients[fd];
-    char buf[kMaxPending];
-    size_t room = kMaxPending - c.pending.size();  // never read more than the buffer can hold
-    if (room == 0) return;                         // (recv() of 0 bytes would look like EOF)
-    ssize_t n = recv(fd, buf, room, 0);
-    if (n == -1 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) return;
-    if (n == -1) {  // ECONNRESET
-        common::warn("client %lu: recv", c.id);
-        return drop(fd);
-    }
-    if (n == 0) c.peer_closed = true;
-    c.pending.append(buf, static_cast<size_t>(n));
-    flush(fd);
-}
-
-// Accept every connection that is waiting (the listening socket is non-blocking).
-void accept_clients() {
-    static unsigned long next_id = 1;
-    for (;;) {
-        sockaddr_storage addr{};
-        socklen_t addr_len = sizeof addr;
-        auto* sa = reinterpret_cast<sockaddr*>(&addr);
-        // SOCK_NONBLOCK: the same as fcntl(fd, F_SETFL, O_NONBLOCK) right after accept().
-        int fd = accept4(listen_fd, sa, &addr_len, SOCK_NONBLOCK);
-        if (fd == -1) {
-            switch (common::accept_failure(errno)) {  // the one policy (DESIGN.md)
-                case common::AcceptFailure::kRetry:   // EINTR, or that connection died: next
-                    continue;
-                case common::AcceptFailure::kWouldBlock:  // the backlog is empty
-                    return;
-                case common::AcceptFailure::kExhausted:
-                    // EMFILE: the connection stays in the backlog, listen_fd stays readable and
-                    // select() would return at once, for ever: stop watching it until a client
-                    // leaves (drop()).
-                    common::warn("accept (new clients wait until one leaves)");
-                    FD_CLR(listen_fd, &read_set);
-                    accepting = false;
-                    return;
-                case common::AcceptFailure::kFatal:  // EBADF, EINVAL, ...: a bug
-                    common::die("accept");
-            }
-        }
-        if (fd >= FD_SETSIZE) {  // FD_SET(fd) would write past the end of the fd_set
-            common::note("refused %s: descriptor %d >= FD_SETSIZE (%d)",
-                         common::to_string(sa).c_str(), fd, FD_SETSIZE);
-            close(fd);
-            continue;
-        }
-        clients[fd] = Client{.fd = common::Fd(fd), .id = next_id++};
-        ++open_clients;
-        max_fd = std::max(max_fd, fd);
-        watch(fd);
-        printf("client %lu connected from %s\n", clients[fd].id, common::to_string(sa).c_str());
-        fflush(stdout);
-    }
-}
+constexpr size_t kBufSize = 4096;
 
 }  // namespace
 
 int main(int argc, char* argv[]) {
     if (argc != 2) common::die_usage("PORT");
-    // A client that disconnects while we write must not kill the server (ch04).
+    // A client that leaves while we write must not kill the server (ch04): write() fails
+    // with EPIPE instead, and that client is closed.  The book's server dies of SIGPIPE.
     if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) common::die("signal");
 
-    common::Fd server;
-    for (const addrinfo& ai : common::listen_addresses(argv[1], SOCK_STREAM)) {
-        server.reset(socket(ai.ai_family, ai.ai_socktype, ai.ai_protocol));
-        if (!server) continue;
-        int on = 1, off = 0;
-        setsockopt(server.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-        if (ai.ai_family == AF_INET6)
-            setsockopt(server.get(), IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
-        if (bind(server.get(), ai.ai_addr, ai.ai_addrlen) == 0) break;
-        server.reset();
-    }
-    if (!server) common::die("bind to port %s", argv[1]);
-    if (listen(server.get(), SOMAXCONN) == -1) common::die("listen");
-    // Non-blocking: accept_clients() takes every waiting connection until EAGAIN says the
-    // backlog is empty; a blocking accept() would then stop the whole loop until the next
-    // client comes.  (A connection reset before accept() is no reason on Linux: accept()
-    // returns it, and the first recv() fails with ECONNRESET, or the echo's send() if the
-    // client had sent bytes.  BSD drops it, so there select() can report a connection that
-    // accept() no longer finds: UNP §16.6.)
-    if (fcntl(server.get(), F_SETFL, O_NONBLOCK) == -1) common::die("fcntl");
-    listen_fd = max_fd = server.get();
-    if (listen_fd >= FD_SETSIZE)
-        common::fatal("listening descriptor %d >= FD_SETSIZE (%d)", listen_fd, FD_SETSIZE);
-    common::print_ready("listening on", listen_fd);
+    common::Fd server = common::listen_tcp(argv[1]);  // socket, bind, listen: ch04
+    const int serv_sock = server.get();
+    // An fd_set is a bit array of FD_SETSIZE (1024) bits, one per descriptor number:
+    // select() cannot watch a descriptor at or above it, whatever `ulimit -n` says.
+    if (serv_sock >= FD_SETSIZE)
+        common::fatal("listening descriptor %d >= FD_SETSIZE (%d)", serv_sock, FD_SETSIZE);
+    common::print_ready("listening on", serv_sock);
 
-    FD_ZERO(&read_set);
-    FD_ZERO(&write_set);
-    FD_SET(listen_fd, &read_set);
+    fd_set reads;  // the descriptors we watch, kept from one select() to the next
+    FD_ZERO(&reads);
+    FD_SET(serv_sock, &reads);  // listening socket "readable": a connection waits for accept()
+    int fd_max = serv_sock;
+
     for (;;) {
-        // select() overwrites its sets with the ready descriptors: give it copies.
-        fd_set reads = read_set, writes = write_set;
-        // Out of descriptors with no client of ours to free one (ENFILE: the whole system is
-        // short): try accept() again in a second.  Otherwise wait as long as it takes.
-        timeval retry{.tv_sec = 1, .tv_usec = 0};
-        bool stuck = !accepting && open_clients == 0;
-        int ready = select(max_fd + 1, &reads, &writes, nullptr, stuck ? &retry : nullptr);
-        if (ready == -1) {
-            if (errno == EINTR) continue;
+        // select() overwrites the set it is given with the ready descriptors: give it a copy
+        // (the book's cpy_reads), or the next call watches only what was ready this time.
+        fd_set cpy_reads = reads;
+        if (select(fd_max + 1, &cpy_reads, nullptr, nullptr, nullptr) == -1) {
+            if (errno == EINTR) continue;  // a signal is no reason to stop (the book breaks)
             common::die("select");
         }
-        if (ready == 0) {
-            FD_SET(listen_fd, &read_set);
-            accepting = true;
-            continue;
-        }
-        // The price of select(): look at every descriptor up to max_fd to find the ready ones.
-        for (int fd = 0, last = max_fd; fd <= last; ++fd) {
-            if (fd == listen_fd) {
-                if (FD_ISSET(fd, &reads)) accept_clients();
+        // The price of select(): look at every descriptor up to fd_max to find the ready ones.
+        for (int fd = 0, last = fd_max; fd <= last; ++fd) {
+            if (!FD_ISSET(fd, &cpy_reads)) continue;
+
+            if (fd == serv_sock) {  // a connection request: accept() will not block
+                sockaddr_storage addr{};
+                socklen_t addr_len = sizeof addr;
+                auto* sa = reinterpret_cast<sockaddr*>(&addr);
+                int clnt_sock = accept(serv_sock, sa, &addr_len);
+                if (clnt_sock == -1) {
+                    common::AcceptFailure failure = common::accept_failure(errno);
+                    if (failure == common::AcceptFailure::kFatal) common::die("accept");
+                    if (failure == common::AcceptFailure::kExhausted) {
+                        // EMFILE: the connection stays in the backlog and serv_sock stays
+                        // readable, so select() would return at once, for ever.  Stop
+                        // watching it until a client leaves.  (The book: FD_SET(-1, ...).)
+                        common::warn("accept (new clients wait until one leaves)");
+                        FD_CLR(serv_sock, &reads);
+                    }
+                    continue;  // EINTR, or a connection that died in the backlog: next
+                }
+                if (clnt_sock >= FD_SETSIZE) {  // FD_SET() would write past the fd_set's end
+                    common::note("refused %s: descriptor %d >= FD_SETSIZE (%d)",
+                                 common::to_string(sa).c_str(), clnt_sock, FD_SETSIZE);
+                    close(clnt_sock);
+                    continue;
+                }
+                FD_SET(clnt_sock, &reads);
+                fd_max = std::max(fd_max, clnt_sock);
+                printf("connected client: %d from %s\n", clnt_sock, common::to_string(sa).c_str());
+                fflush(stdout);
                 continue;
             }
-            if (FD_ISSET(fd, &writes)) flush(fd);
-            // flush() may have closed the client (write error, or its echo is done after EOF).
-            if (FD_ISSET(fd, &reads) && clients[fd].fd) echo(fd);
+
+            // A client is readable: data, end of stream (read() returns 0), or an error.
+            char buf[kBufSize];
+            ssize_t n = read(fd, buf, sizeof buf);
+            if (n == -1 && errno == EINTR) continue;
+            // write_all() loops over partial writes.  The socket is blocking: a client that
+            // never reads fills its buffers and this write() waits, and so does every client.
+            if (n > 0 && common::write_all(fd, buf, static_cast<size_t>(n))) continue;
+            if (n == -1) common::warn("client %d: read", fd);  // ECONNRESET
+            if (n > 0) common::warn("client %d: write", fd);   // EPIPE, ECONNRESET
+            FD_CLR(fd, &reads);
+            close(fd);
+            printf("closed client: %d\n", fd);
+            fflush(stdout);
+            FD_SET(serv_sock, &reads);  // a descriptor is free again: accept the next client
         }
     }
 }

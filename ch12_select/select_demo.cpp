@@ -8,15 +8,7 @@
 //       select left: FD_ISSET(0) = 1, timeout = {3 s, 712094 us}
 //     Time-out!
 //       select left: FD_ISSET(0) = 0, timeout = {0 s, 0 us}
-// The indented line shows what select() did to its arguments.  It keeps in the fd_set only
-// the descriptors that are ready (after a time-out: none), and Linux writes the time it did
-// not wait back into the timeval.  Hand both to the next call unchanged and it would watch
-// nothing, for 0 seconds.  So every turn of the loop gives select() a fresh copy of the set
-// (the book's  temps = reads ) and a fresh timeout.
-// End of input (Ctrl-D, or the end of a pipe) ends the program with status 0: stdin is then
-// readable for ever and read() returns 0 each time, so a loop that ignored it would spin.
-// select() watches the descriptor, not stdio's buffer, so stdin is read with read(), never
-// with fgets(): a line that stdio had already buffered would be invisible to select().
+// The indented line shows what select() did to its arguments.  End of input ends it (0).
 #include <sys/select.h>
 #include <unistd.h>
 
@@ -42,8 +34,12 @@ int main(int argc, char* argv[]) {
 
     std::string line;  // a line that has started to arrive but has no '\n' yet
     for (;;) {
-        fd_set temps = reads;  // select() overwrites the set it is given: hand it a copy
-        timeval timeout{.tv_sec = timeout_s, .tv_usec = 0};  // ...and a fresh time-out
+        // select() keeps in the set only the descriptors that are ready (after a time-out:
+        // none), and Linux writes the time it did not wait back into the timeval.  Handed on
+        // unchanged, both would make the next call watch nothing, for 0 seconds: so each turn
+        // gives it a fresh copy of the set (the book's  temps = reads ) and a fresh time-out.
+        fd_set temps = reads;
+        timeval timeout{.tv_sec = timeout_s, .tv_usec = 0};
         int result = select(STDIN_FILENO + 1, &temps, nullptr, nullptr, &timeout);
         if (result == -1) {
             if (errno == EINTR) continue;
@@ -54,9 +50,13 @@ int main(int argc, char* argv[]) {
         if (result == 0) {
             puts("Time-out!");
         } else if (FD_ISSET(STDIN_FILENO, &temps)) {
+            // read(), never fgets(): select() watches the descriptor, not stdio's buffer, and
+            // a line that stdio had already buffered would be invisible to it.
             char buf[1024];
             ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
             if (n == -1 && errno != EINTR) common::die("read");
+            // End of input (Ctrl-D, the end of a pipe): stdin stays readable for ever and
+            // read() returns 0 each time, so a loop that ignored it would spin.
             if (n == 0) at_end = true;
             if (n > 0) line.append(buf, static_cast<size_t>(n));
             // One read() may bring part of a line, or several lines: print the whole ones.

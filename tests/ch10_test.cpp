@@ -35,7 +35,6 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
-#include <filesystem>
 #include <map>
 #include <regex>
 #include <set>
@@ -46,6 +45,7 @@
 
 #include "common/net.hpp"
 #include "harness.hpp"
+#include "kit.hpp"
 #include "proc.hpp"
 
 namespace {
@@ -92,40 +92,14 @@ struct ServerLog {
     }
 };
 
-// ---- strace -ff: one trace file per process ------------------------------------------------
+// ---- strace -ff: one trace file per process (harness::strace_ff) ----------------------------
 
-struct Call {
-    std::string name;
-    int fd;              // the first argument when it is a number, else -1
-    std::string result;  // "3", "-1", "?"
-    std::string line;
-};
-std::vector<Call> parse_strace(const std::string& text) {
-    std::vector<Call> calls;
-    std::regex call(R"(^(\w+)\((-?\d+)?.*\)\s+=\s+(-?\d+|\?).*$)");
-    for (const std::string& line : harness::lines(text)) {
-        std::smatch m;
-        if (std::regex_match(line, m, call))
-            calls.push_back({m[1], m[2].matched ? std::stoi(m[2]) : -1, m[3], line});
-    }
-    return calls;
-}
-
-// PREFIX.PID files written by strace -ff -o PREFIX, by PID.
-std::map<pid_t, std::vector<Call>> read_traces(const harness::TempDir& dir) {
-    std::map<pid_t, std::vector<Call>> traces;
-    for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
-        std::string name = entry.path().filename();
-        if (!name.starts_with("trace.")) continue;
-        traces[std::stoi(name.substr(6))] = parse_strace(harness::read_file(entry.path()));
-    }
-    return traces;
-}
+using Call = harness::SysCall;
 
 std::string dump(const std::vector<Call>& calls) {
     std::string text;
     for (const Call& c : calls)
-        text += c.line + "\n";
+        text += c.text + "\n";
     return text;
 }
 
@@ -789,7 +763,7 @@ TEST(Ch10MpServ, StraceShowsWhoClosesWhichSocketAndAcceptRestartedAfterSigchld) 
     ASSERT_EQ(kill(server, SIGTERM), 0);  // strace exits when its last tracee has
     ASSERT_TRUE(tracer.wait_exit());
 
-    auto traces = read_traces(dir);
+    auto traces = harness::strace_ff(dir);
     ASSERT_EQ(traces.count(server), 1u);
     const std::vector<Call>& parent = traces[server];
     auto listen_call = std::find_if(parent.begin(), parent.end(),
@@ -811,7 +785,7 @@ TEST(Ch10MpServ, StraceShowsWhoClosesWhichSocketAndAcceptRestartedAfterSigchld) 
         }
         // fork() is clone() with exit signal SIGCHLD (a sanitizer's helper thread is not).
         bool is_fork = c->name.ends_with("fork") || (c->name.starts_with("clone") &&
-                                                     c->line.find("SIGCHLD") != std::string::npos);
+                                                     c->text.find("SIGCHLD") != std::string::npos);
         if (is_fork) forked.push_back(std::stoi(c->result));
         EXPECT_FALSE(c->name == "close" && c->fd == listen_fd) << "the parent closed listen_fd";
     }
@@ -927,7 +901,7 @@ TEST(Ch10MpClient, WriterChildHalfClosesAndTheReaderReapsIt) {
     EXPECT_EQ(r.out, kMsg + "one\n" + kMsg + "two\n");
 
     // One file per process (and, under ThreadSanitizer, one for its helper thread).
-    auto traces = read_traces(dir);
+    auto traces = harness::strace_ff(dir);
     pid_t reader = 0, writer = 0;
     for (const auto& [pid, calls] : traces) {
         for (const Call& c : calls) {
@@ -942,7 +916,7 @@ TEST(Ch10MpClient, WriterChildHalfClosesAndTheReaderReapsIt) {
     const auto& p = traces[reader];
     EXPECT_TRUE(std::any_of(w.begin(), w.end(), [](const Call& c) {
         return c.name == "shutdown" && c.result == "0" &&
-               c.line.find("SHUT_WR") != std::string::npos;
+               c.text.find("SHUT_WR") != std::string::npos;
     })) << dump(w);
     EXPECT_TRUE(
         std::none_of(p.begin(), p.end(), [](const Call& c) { return c.name == "shutdown"; }))
@@ -999,49 +973,48 @@ TEST(Ch10MpClient, ServerThatClosesFirstIsReportedAndNothingHangs) {
 // ---- Bad usage and faults ----------------------------------------------------------------
 
 TEST(Ch10Errors, BadUsageGivesOneLineAndExitTwo) {
-    struct Bad {
-        const char* prog;
-        std::vector<std::string> args;
-        std::string err;
-    };
-    std::vector<Bad> cases = {
-        {PROG_fork_demo, {"x"}, "usage: fork_demo (no arguments)\n"},
-        {PROG_zombie, {"--seconds"}, "usage: zombie [--seconds N]\n"},
-        {PROG_zombie, {"--seconds", "0"}, "zombie: invalid --seconds '0' (expected 1 to 3600)\n"},
+    harness::expect_usage_errors({
+        {PROG_fork_demo, {"x"}, 2, "usage: fork_demo (no arguments)\n"},
+        {PROG_zombie, {"--seconds"}, 2, "usage: zombie [--seconds N]\n"},
+        {PROG_zombie,
+         {"--seconds", "0"},
+         2,
+         "zombie: invalid --seconds '0' (expected 1 to 3600)\n"},
         {PROG_wait_demo,
          {"--child-seconds", "61"},
+         2,
          "wait_demo: invalid --child-seconds '61' (expected 0 to 60)\n"},
         {PROG_waitpid_demo,
          {"--poll-ms", "5"},
+         2,
          "waitpid_demo: invalid --poll-ms '5' (expected 10 to 10000)\n"},
         {PROG_waitpid_demo,
          {"--bogus", "1"},
+         2,
          "usage: waitpid_demo [--child-seconds N] [--poll-ms M]\n"},
         {PROG_signal_demo,
          {"--alarm", "abc"},
+         2,
          "signal_demo: invalid --alarm 'abc' (expected 1 to 60)\n"},
-        {PROG_sigaction_demo, {"--alarm"}, "usage: sigaction_demo [--alarm N] [--oneshot]\n"},
-        {PROG_remove_zombie, {"extra"}, "usage: remove_zombie [--seconds N]\n"},
-        {PROG_echo_mpserv, {}, "usage: echo_mpserv PORT\n"},
-        {PROG_echo_mpserv, {"0", "extra"}, "usage: echo_mpserv PORT\n"},
-        {PROG_echo_mpclient, {"127.0.0.1"}, "usage: echo_mpclient HOST PORT\n"},
-    };
-    for (const Bad& c : cases) {
-        auto r = harness::run(c.prog, c.args);
-        EXPECT_EQ(r.exit_code(), 2) << c.prog;
-        EXPECT_EQ(r.err, c.err) << c.prog;
-        EXPECT_EQ(r.out, "") << c.prog;
-    }
+        {PROG_sigaction_demo, {"--alarm"}, 2, "usage: sigaction_demo [--alarm N] [--oneshot]\n"},
+        {PROG_remove_zombie, {"extra"}, 2, "usage: remove_zombie [--seconds N]\n"},
+        {PROG_echo_mpserv, {}, 2, "usage: echo_mpserv PORT\n"},
+        {PROG_echo_mpserv, {"0", "extra"}, 2, "usage: echo_mpserv PORT\n"},
+        {PROG_echo_mpclient, {"127.0.0.1"}, 2, "usage: echo_mpclient HOST PORT\n"},
+    });
 }
 
 TEST(Ch10Errors, BadPortGivesOneLineAndExitTwo) {
-    for (auto [prog, args] : std::vector<std::pair<const char*, std::vector<std::string>>>{
-             {PROG_echo_mpserv, {"70000"}}, {PROG_echo_mpclient, {"127.0.0.1", "abc"}}}) {
-        auto r = harness::run(prog, args);
-        EXPECT_EQ(r.exit_code(), 2) << prog;
-        EXPECT_EQ(harness::lines(r.err).size(), 1u) << r.err;
-        EXPECT_NE(r.err.find(": invalid port '" + args.back() + "'"), std::string::npos) << r.err;
-    }
+    harness::expect_usage_errors({
+        {PROG_echo_mpserv,
+         {"70000"},
+         2,
+         "echo_mpserv: invalid port '70000': out of range (expected 0 to 65535)\n"},
+        {PROG_echo_mpclient,
+         {"127.0.0.1", "abc"},
+         2,
+         "echo_mpclient: invalid port 'abc': not a decimal number (expected 0 to 65535)\n"},
+    });
 }
 
 TEST(Ch10Errors, UnknownHostAndRefusedConnectionGiveOneLineAndExitOne) {

@@ -4,24 +4,29 @@
 // prints Time-out! when none does; select() changes both the fd_set and the timeval it is
 // given (the program shows what was left), and because the loop resets both, a line typed
 // after a time-out is still seen and every time-out lasts the full time; lines split or
-// joined by read() are printed whole; end of input ends it.  echo_selectserv serves clients
-// concurrently from one process (client 2 is echoed while client 1 stays connected);
-// 1,000 clients connected at once all get their echoes byte-exact; a client that sends 8 MiB
-// and reads nothing is stopped by backpressure (the server stops reading it), while other
-// clients' round trips stay fast and the server's memory stays bounded; strace shows the
-// stuck client in the write set and out of the read set; a descriptor >= FD_SETSIZE is
-// refused with one log line and the server goes on; out of descriptors (EMFILE) the server
-// does not spin and accepts waiting clients when others leave; resets cost one log line, also
-// a reset in the backlog, which Linux's accept() returns; accept() failing with EPROTO costs
-// nothing and with ENFILE pauses accepting for a second; 50 stalled half-messages and a
-// trickling client hold up nobody; socat (a peer we did not write) gets 1 MiB echoed
-// byte-exact; bad usage and bad ports exit 2.
+// joined by read() are printed whole; end of input ends it.
+// The lesson, echo_selectserv: one process echoes several clients byte-exact while all stay
+// connected, logs each by its descriptor and gives a freed descriptor to the next client; a
+// descriptor >= FD_SETSIZE is refused with one line; out of descriptors it does not spin; and,
+// as its README says, a client that sends but never reads stops everyone until it leaves
+// (the server sits in write()).
+// The real server, select_echo_server: the same concurrency; 1,000 clients connected at once
+// all get their echoes byte-exact; a client that sends 8 MiB and reads nothing is stopped by
+// backpressure (the server stops reading it), while other clients' round trips stay fast and
+// the server's memory stays bounded; strace shows the stuck client in the write set and out
+// of the read set; a descriptor >= FD_SETSIZE is refused and the server goes on; out of
+// descriptors (EMFILE) it does not spin and accepts waiting clients when others leave; resets
+// cost one log line, also a reset in the backlog, which Linux's accept() returns; accept()
+// failing with EPROTO costs nothing and with ENFILE pauses accepting for a second; 50 stalled
+// half-messages and a trickling client hold up nobody; socat (a peer we did not write) gets
+// 1 MiB echoed byte-exact.  Bad usage and bad ports exit 2, a busy port 1.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -32,6 +37,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <regex>
 #include <sstream>
@@ -41,12 +47,14 @@
 
 #include "common/net.hpp"
 #include "harness.hpp"
+#include "kit.hpp"
 #include "proc.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
 using harness::cpu_ticks;
+using harness::current_syscall;
 using harness::Deadline;
 using harness::local_address;
 using harness::local_port;
@@ -109,8 +117,75 @@ void send_more(int fd, const std::string& payload, size_t* sent) {
     }
 }
 
-Process start_server(std::vector<std::string> args = {"0"}) {
-    return Process(PROG_echo_selectserv, std::move(args));
+// The real server (select_echo_server) and the lesson (echo_selectserv), on a port of the
+// kernel's choosing.
+Process start_server() {
+    return Process(PROG_select_echo_server, {"0"});
+}
+Process start_lesson() {
+    return Process(PROG_echo_selectserv, {"0"});
+}
+
+// Both servers: bash fills descriptors 3..1020 and then becomes the server PROGRAM: its
+// listening socket gets 1021, its first clients 1022 and 1023, and the next one 1024 =
+// FD_SETSIZE, which must be refused with one line while the server goes on.  CLOSED(k) is
+// the line the server logs when the k-th served client (descriptor 1021 + k) leaves.
+void descriptor_at_fd_setsize_is_refused(const std::string& program,
+                                         const std::function<std::string(size_t)>& closed) {
+    SOCKLAB_REQUIRE_TOOL("bash");
+    ASSERT_EQ(FD_SETSIZE, 1024);
+    if (!harness::raise_nofile(1100)) GTEST_SKIP() << "cannot raise RLIMIT_NOFILE to 1100";
+    Process server("bash", {"-c",
+                            "for ((fd = 3; fd <= 1020; fd++)); do eval \"exec $fd</dev/null\"; "
+                            "done; exec \"$0\" 0",
+                            program});
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+
+    // Connect one client at a time until one is refused (its connection is closed at once).
+    std::vector<common::Fd> served;
+    common::Fd refused;
+    std::string address;
+    for (int i = 1; i <= 5 && !refused; ++i) {
+        common::Fd fd = harness::connect_tcp("127.0.0.1", port);
+        ASSERT_TRUE(fd) << strerror(errno);
+        address = local_address(fd.get());  // (a reset socket may forget it)
+        ASSERT_TRUE(harness::send_all(fd.get(), "hi"));
+        pollfd p{fd.get(), POLLIN, 0};
+        ASSERT_EQ(poll(&p, 1, Deadline().ms_left()), 1) << "no echo and no close";
+        char c[2];
+        ssize_t n = recv(fd.get(), c, 2, MSG_PEEK);
+        if (n > 0) {
+            ASSERT_EQ(harness::recv_exact(fd.get(), 2), "hi");
+            served.push_back(std::move(fd));
+        } else {
+            refused = std::move(fd);
+        }
+    }
+    ASSERT_TRUE(refused) << "no client was refused; server stderr:\n" << server.err();
+    ASSERT_GE(served.size(), 1u);
+    auto line = server.read_err_line();
+    ASSERT_TRUE(line) << "no refusal logged; the server is "
+                      << (server.running() ? "running" : "gone");
+    EXPECT_EQ(*line, program.substr(program.rfind('/') + 1) + ": refused " + address +
+                         ": descriptor 1024 >= FD_SETSIZE (1024)");
+
+    // The server goes on: the clients it has are still served...
+    for (common::Fd& fd : served) {
+        ASSERT_TRUE(harness::send_all(fd.get(), "still here"));
+        EXPECT_EQ(harness::recv_exact(fd.get(), 10), "still here");
+    }
+    // ...and when one leaves, its descriptor (below 1024) goes to the next client.
+    served.pop_back();
+    ASSERT_TRUE(server.wait_for_line(closed(served.size() + 1)));
+    common::Fd next = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(next) << strerror(errno);
+    ASSERT_TRUE(harness::send_all(next.get(), "next"));
+    EXPECT_EQ(harness::recv_exact(next.get(), 4), "next");
+    auto connected = server.wait_for_line(" from " + local_address(next.get()));
+    ASSERT_TRUE(connected) << server.out();
+    EXPECT_NE(connected->find("connected"), std::string::npos) << *connected;
+    EXPECT_TRUE(server.running());
 }
 
 // ---- select_demo --------------------------------------------------------------------------
@@ -182,18 +257,172 @@ TEST(Ch12SelectDemo, LinesAreWholeHoweverReadSplitsThemAndEndOfInputEnds) {
         << r.out;
 }
 
-TEST(Ch12SelectDemo, BadUsageExitsWithStatusTwo) {
-    auto r = harness::run(PROG_select_demo, {"--timeout-s", "0"});
-    EXPECT_EQ(r.exit_code(), 2);
-    EXPECT_EQ(r.err, "select_demo: invalid --timeout-s '0' (expected 1 to 3600)\n");
-    r = harness::run(PROG_select_demo, {"--timeout", "5"});
-    EXPECT_EQ(r.exit_code(), 2);
-    EXPECT_EQ(r.err, "usage: select_demo [--timeout-s N]\n");
+// ---- echo_selectserv: the lesson ------------------------------------------------------------
+
+// The lesson logs each client by its descriptor, as the book does.
+std::string connected_line(int fd, const common::Fd& client) {
+    return "connected client: " + std::to_string(fd) + " from " + local_address(client.get());
 }
 
-// ---- echo_selectserv: concurrency ---------------------------------------------------------
+TEST(Ch12SelectServ, OneProcessEchoesSeveralClientsByteExactWhileAllStayConnected) {
+    Process server = start_lesson();
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    EXPECT_EQ(server.out(), "listening on 127.0.0.1:" + std::to_string(port) + "\n");
 
-TEST(Ch12SelectServ, ServesASecondClientWhileTheFirstStaysConnected) {
+    // Five clients connect and stay connected; the listening socket is 3, so the server's
+    // descriptors for them are 4 to 8, and select() watches all six.
+    constexpr int kClients = 5;
+    std::vector<common::Fd> clients;
+    for (int i = 0; i < kClients; ++i) {
+        clients.push_back(harness::connect_tcp("127.0.0.1", port));
+        ASSERT_TRUE(clients.back()) << strerror(errno);
+        EXPECT_EQ(server.read_line(), connected_line(4 + i, clients.back()));
+    }
+    // Served in any order, each one while the others wait, connected and silent: the last
+    // client first, then the others.  Every byte value, more than one read() (4 KiB) each.
+    for (int round = 0; round < 2; ++round) {
+        for (int i = kClients - 1; i >= 0; --i) {
+            unsigned seed = static_cast<unsigned>(round * kClients + i);
+            std::string data = harness::random_bytes(10000 + 1000 * i, seed);
+            ASSERT_TRUE(harness::send_all(clients[i].get(), data));
+            std::string partial;
+            auto got = harness::recv_exact(clients[i].get(), data.size(), Deadline(), &partial);
+            ASSERT_TRUE(got) << "client " << i << ": " << harness::first_difference(partial, data);
+            ASSERT_TRUE(*got == data) << harness::first_difference(*got, data);
+        }
+    }
+
+    // A half-close (FIN): read() returns 0 after the last bytes, which are echoed first; then
+    // the server closes that descriptor and takes it out of the set.
+    ASSERT_TRUE(harness::send_all(clients[1].get(), "bye"));
+    ASSERT_EQ(shutdown(clients[1].get(), SHUT_WR), 0);
+    auto rest = harness::recv_to_end(clients[1].get());
+    EXPECT_EQ(rest.data, "bye");
+    EXPECT_EQ(rest.end, harness::End::kFin);
+    EXPECT_EQ(server.read_line(), "closed client: 5");
+    // accept() returns the lowest free descriptor: the next client gets 5 again.
+    common::Fd next = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(next) << strerror(errno);
+    EXPECT_EQ(server.read_line(), connected_line(5, next));
+    ASSERT_TRUE(harness::send_all(next.get(), "next"));
+    EXPECT_EQ(harness::recv_exact(next.get(), 4), "next");
+    clients.clear();
+    next.reset();
+    std::vector<std::string> closed;  // in the order select() reports them
+    for (int i = 0; i < kClients; ++i) {
+        auto line = server.read_line();
+        ASSERT_TRUE(line) << server.out();
+        closed.push_back(*line);
+    }
+    std::sort(closed.begin(), closed.end());
+    EXPECT_EQ(closed,
+              (std::vector<std::string>{"closed client: 4", "closed client: 5", "closed client: 6",
+                                        "closed client: 7", "closed client: 8"}));
+    EXPECT_TRUE(server.running());
+    EXPECT_EQ(server.err(), "");
+}
+
+TEST(Ch12SelectServ, DescriptorAtOrAboveFdSetsizeIsRefusedAndTheServerGoesOn) {
+    descriptor_at_fd_setsize_is_refused(PROG_echo_selectserv, [](size_t k) {
+        return "closed client: " + std::to_string(1021 + k);
+    });
+}
+
+// Out of descriptors (ulimit -n 8: 0-2, the listening socket 3, clients 4-7), the lesson takes
+// the listening socket out of its set instead of spinning on it (the book: FD_SET(-1, ...)),
+// and puts it back when a client leaves.
+TEST(Ch12SelectServ, OutOfDescriptorsItWaitsWithoutSpinningUntilAClientLeaves) {
+    SOCKLAB_REQUIRE_TOOL("bash");
+    constexpr int kClients = 6;
+    Process server("bash", {"-c", "ulimit -n 8 && exec \"$0\" 0", PROG_echo_selectserv});
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    ASSERT_EQ(open_files_limit(server.pid()), 8);
+    std::vector<common::Fd> clients;
+    for (int i = 0; i < kClients; ++i) {
+        clients.push_back(harness::connect_tcp("127.0.0.1", port));
+        ASSERT_TRUE(clients.back()) << strerror(errno);
+        ASSERT_TRUE(harness::send_all(clients.back().get(), "client " + std::to_string(i) + "\n"));
+    }
+    for (int i = 0; i < 4; ++i) {
+        EXPECT_EQ(server.read_line(), connected_line(4 + i, clients[i]));
+        std::string line = "client " + std::to_string(i) + "\n";
+        EXPECT_EQ(harness::recv_exact(clients[i].get(), line.size()), line);
+    }
+    EXPECT_EQ(server.read_err_line(),
+              "echo_selectserv: accept (new clients wait until one leaves): Too many open files");
+    // Over 2 seconds with nothing it can do, it uses (next to) no CPU: a select() that kept
+    // returning for the listening socket would burn the whole window.
+    long before = cpu_ticks(server.pid());
+    std::this_thread::sleep_for(2s);  // a measurement window, not synchronisation
+    long used = cpu_ticks(server.pid()) - before;
+    EXPECT_LE(used * 1000 / sysconf(_SC_CLK_TCK), 200) << "ms of CPU while idle";
+    // ...and it has not tried accept() again: one warning.  (A spinning server would write
+    // one per turn of the loop, and block once the stderr pipe is full: then it uses no CPU.)
+    auto again = server.read_err_line(Deadline(200ms));
+    EXPECT_FALSE(again) << "accept() was tried again: " << *again;
+
+    // Client 0 leaves: its descriptor goes to client 4, whose line waited in the kernel.
+    clients[0].reset();
+    EXPECT_EQ(server.read_line(), "closed client: 4");
+    EXPECT_EQ(server.read_line(), connected_line(4, clients[4]));
+    EXPECT_EQ(harness::recv_exact(clients[4].get(), 9), "client 4\n");
+    EXPECT_TRUE(server.running());
+}
+
+// What the lesson does NOT survive (its README says so): its write() blocks.  A client that
+// sends but never reads fills its socket buffers, the server's write() to it waits, and
+// every other client waits behind it.  When that client leaves, the write() fails, and the
+// others are served again.  (select_echo_server: ClientThatNeverReadsStallsNobody...)
+TEST(Ch12SelectServ, AClientThatNeverReadsStopsEveryoneUntilItLeaves) {
+    Process server = start_lesson();
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0);
+    common::Fd other = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(other) << strerror(errno);
+    ASSERT_TRUE(server.wait_for_line("connected client: 4"));
+    ASSERT_TRUE(harness::send_all(other.get(), "warm up"));
+    ASSERT_EQ(harness::recv_exact(other.get(), 7), "warm up");
+
+    // The flooding client: small socket buffers of its own, so that the server's echo backs
+    // up (and the real server's 64 KiB for it fills) after a few kilobytes, not megabytes.
+    common::Fd flood = harness::connect_small_rcvbuf(port, 4096, 4096);
+    ASSERT_TRUE(flood);
+    ASSERT_TRUE(server.wait_for_line("connected client: 5"));
+    set_nonblocking(flood.get());
+    const std::string payload = harness::random_bytes(8 << 20, 5);
+    size_t sent = 0;
+    send_until_stuck(flood.get(), payload, &sent, 500ms, Deadline(30s));
+    EXPECT_LT(sent, payload.size());
+    // The server sits in write() on the flooder's descriptor (5).
+    long fd = -1;
+    ASSERT_TRUE(wait_until([&] { return current_syscall(server.pid(), &fd) == SYS_write; }))
+        << "server in syscall " << current_syscall(server.pid());
+    EXPECT_EQ(fd, 5);
+
+    // So the other client's line is not even read: no echo in a whole second.
+    ASSERT_TRUE(harness::send_all(other.get(), "anyone there?"));
+    pollfd p{other.get(), POLLIN, 0};
+    EXPECT_EQ(poll(&p, 1, static_cast<int>(harness::scaled(1000ms).count())), 0)
+        << "the other client was served while the server was stuck";
+    EXPECT_EQ(current_syscall(server.pid(), &fd), SYS_write);
+
+    // The flooder resets its connection: the write() fails, and everybody is served again.
+    linger abort{.l_onoff = 1, .l_linger = 0};
+    ASSERT_EQ(setsockopt(flood.get(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort), 0);
+    flood.reset();
+    EXPECT_EQ(harness::recv_exact(other.get(), 13, Deadline(10s)), "anyone there?");
+    EXPECT_TRUE(server.wait_for_line("closed client: 5"));
+    EXPECT_TRUE(
+        std::regex_match(server.err(), std::regex(R"(echo_selectserv: client 5: write: .+\n)")))
+        << server.err();
+    EXPECT_TRUE(server.running());
+}
+
+// ---- select_echo_server: concurrency ---------------------------------------------------------
+
+TEST(Ch12RealServer, ServesASecondClientWhileTheFirstStaysConnected) {
     Process server = start_server();
     int port = server.wait_ready();
     ASSERT_GT(port, 0);
@@ -225,7 +454,7 @@ TEST(Ch12SelectServ, ServesASecondClientWhileTheFirstStaysConnected) {
     EXPECT_EQ(server.err(), "");
 }
 
-TEST(Ch12SelectServ, ThousandClientsConnectedAtOnceAllGetTheirEchoes) {
+TEST(Ch12RealServer, ThousandClientsConnectedAtOnceAllGetTheirEchoes) {
     constexpr int kClients = 1000, kRounds = 3;
     // 1,000 sockets here and 1,000 in the server, on top of the usual few.
     if (!harness::raise_nofile(2 * kClients + 100))
@@ -269,24 +498,9 @@ TEST(Ch12SelectServ, ThousandClientsConnectedAtOnceAllGetTheirEchoes) {
     EXPECT_EQ(server.err(), "");
 }
 
-// ---- echo_selectserv: a client that never reads --------------------------------------------
+// ---- select_echo_server: a client that never reads --------------------------------------------
 
-// The flooding client: small socket buffers of its own, so that the server's echo backs up
-// (and the server's 64 KiB for it fills) after a few kilobytes, not after megabytes.
-common::Fd flooder(int port) {
-    common::Fd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    int small = 4096;
-    setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-    setsockopt(fd.get(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == -1) fd.reset();
-    return fd;
-}
-
-TEST(Ch12SelectServ, ClientThatNeverReadsStallsNobodyAndMemoryStaysBounded) {
+TEST(Ch12RealServer, ClientThatNeverReadsStallsNobodyAndMemoryStaysBounded) {
     Process server = start_server();
     int port = server.wait_ready();
     ASSERT_GT(port, 0);
@@ -304,7 +518,7 @@ TEST(Ch12SelectServ, ClientThatNeverReadsStallsNobodyAndMemoryStaysBounded) {
     // of pending echo is full, then stops reading it.  What the flooder sends after that
     // waits in the kernel: in the input buffer of the server's socket (which Linux may grow
     // to several MiB, enough to take all 8 MiB) and then in the flooder's output buffer.
-    common::Fd flood = flooder(port);
+    common::Fd flood = harness::connect_small_rcvbuf(port, 4096, 4096);  // (as above)
     ASSERT_TRUE(flood) << strerror(errno);
     set_nonblocking(flood.get());
     const std::string payload = harness::random_bytes(8 << 20, 8);
@@ -359,28 +573,28 @@ bool contains(const std::vector<int>& v, int x) {
     return std::find(v.begin(), v.end(), x) != v.end();
 }
 
-TEST(Ch12SelectServ, StraceShowsTheStuckClientInTheWriteSetAndOutOfTheReadSet) {
+TEST(Ch12RealServer, StraceShowsTheStuckClientInTheWriteSetAndOutOfTheReadSet) {
     SOCKLAB_REQUIRE_TOOL("strace");
     // glibc's select() is the pselect6 system call; strace prints it with the sets passed in.
     Process server("strace",
-                   {"-e", "trace=select,pselect6,accept,accept4", PROG_echo_selectserv, "0"},
+                   {"-e", "trace=select,pselect6,accept,accept4", PROG_select_echo_server, "0"},
                    harness::traced());
     int port = server.wait_ready();
     ASSERT_GT(port, 0);
-    common::Fd flood = flooder(port);
+    common::Fd flood = harness::connect_small_rcvbuf(port, 4096, 4096);  // (as above)
     ASSERT_TRUE(flood) << strerror(errno);
     common::Fd other = harness::connect_tcp("127.0.0.1", port);
     ASSERT_TRUE(other) << strerror(errno);
 
     // The server's descriptors for the two clients, from accept4()'s results (in order).
     std::vector<int> accepted;
-    std::regex accept_line(R"(^accept4?\(.*\)\s+=\s+(\d+)$)");
     Deadline accepts;
     while (accepted.size() < 2) {
         auto line = server.read_err_line(accepts);
         ASSERT_TRUE(line) << server.err();
-        std::smatch m;
-        if (std::regex_match(*line, m, accept_line)) accepted.push_back(std::stoi(m[1]));
+        for (const harness::SysCall& call : harness::strace_calls(*line))
+            if (call.name.starts_with("accept") && call.result != "-1")
+                accepted.push_back(std::stoi(call.result));
     }
     const int flood_fd = accepted[0], other_fd = accepted[1];
 
@@ -418,69 +632,18 @@ TEST(Ch12SelectServ, StraceShowsTheStuckClientInTheWriteSetAndOutOfTheReadSet) {
     EXPECT_LT(sent, payload.size());
 }
 
-// ---- echo_selectserv: limits ----------------------------------------------------------------
+// ---- select_echo_server: limits ----------------------------------------------------------------
 
-TEST(Ch12SelectServ, DescriptorAtOrAboveFdSetsizeIsRefusedAndTheServerGoesOn) {
-    SOCKLAB_REQUIRE_TOOL("bash");
-    ASSERT_EQ(FD_SETSIZE, 1024);
-    if (!harness::raise_nofile(1100)) GTEST_SKIP() << "cannot raise RLIMIT_NOFILE to 1100";
-    // bash fills descriptors 3..1020 and then becomes the server: its listening socket gets
-    // 1021, its first clients 1022 and 1023, and the next one 1024 = FD_SETSIZE.
-    Process server("bash", {"-c",
-                            "for ((fd = 3; fd <= 1020; fd++)); do eval \"exec $fd</dev/null\"; "
-                            "done; exec \"$0\" 0",
-                            PROG_echo_selectserv});
-    int port = server.wait_ready();
-    ASSERT_GT(port, 0);
-
-    // Connect one client at a time until one is refused (its connection is closed at once).
-    std::vector<common::Fd> served;
-    common::Fd refused;
-    std::string address;
-    for (int i = 1; i <= 5 && !refused; ++i) {
-        common::Fd fd = harness::connect_tcp("127.0.0.1", port);
-        ASSERT_TRUE(fd) << strerror(errno);
-        address = local_address(fd.get());  // (a reset socket may forget it)
-        ASSERT_TRUE(harness::send_all(fd.get(), "hi"));
-        pollfd p{fd.get(), POLLIN, 0};
-        ASSERT_EQ(poll(&p, 1, Deadline().ms_left()), 1) << "no echo and no close";
-        char c[2];
-        ssize_t n = recv(fd.get(), c, 2, MSG_PEEK);
-        if (n > 0) {
-            ASSERT_EQ(harness::recv_exact(fd.get(), 2), "hi");
-            served.push_back(std::move(fd));
-        } else {
-            refused = std::move(fd);
-        }
-    }
-    ASSERT_TRUE(refused) << "no client was refused; server stderr:\n" << server.err();
-    ASSERT_GE(served.size(), 1u);
-    auto line = server.read_err_line();
-    ASSERT_TRUE(line) << "no refusal logged; the server is "
-                      << (server.running() ? "running" : "gone");
-    EXPECT_EQ(*line,
-              "echo_selectserv: refused " + address + ": descriptor 1024 >= FD_SETSIZE (1024)");
-
-    // The server goes on: the clients it has are still served...
-    for (common::Fd& fd : served) {
-        ASSERT_TRUE(harness::send_all(fd.get(), "still here"));
-        EXPECT_EQ(harness::recv_exact(fd.get(), 10), "still here");
-    }
-    // ...and when one leaves, its descriptor (below 1024) goes to the next client.
-    served.pop_back();
-    ASSERT_TRUE(server.wait_for_line(std::to_string(served.size() + 1) + " disconnected"));
-    common::Fd next = harness::connect_tcp("127.0.0.1", port);
-    ASSERT_TRUE(next) << strerror(errno);
-    ASSERT_TRUE(harness::send_all(next.get(), "next"));
-    EXPECT_EQ(harness::recv_exact(next.get(), 4), "next");
-    EXPECT_TRUE(server.wait_for_line("connected from " + local_address(next.get())));
-    EXPECT_TRUE(server.running());
+TEST(Ch12RealServer, DescriptorAtOrAboveFdSetsizeIsRefusedAndTheServerGoesOn) {
+    descriptor_at_fd_setsize_is_refused(PROG_select_echo_server, [](size_t k) {
+        return "client " + std::to_string(k) + " disconnected";
+    });
 }
 
-TEST(Ch12SelectServ, OutOfDescriptorsTheServerWaitsWithoutSpinningAndResumes) {
+TEST(Ch12RealServer, OutOfDescriptorsTheServerWaitsWithoutSpinningAndResumes) {
     SOCKLAB_REQUIRE_TOOL("bash");
     constexpr int kClients = 20;
-    Process server("bash", {"-c", "ulimit -n 16 && exec \"$0\" 0", PROG_echo_selectserv});
+    Process server("bash", {"-c", "ulimit -n 16 && exec \"$0\" 0", PROG_select_echo_server});
     int port = server.wait_ready();
     ASSERT_GT(port, 0);
     ASSERT_EQ(open_files_limit(server.pid()), 16);
@@ -494,8 +657,9 @@ TEST(Ch12SelectServ, OutOfDescriptorsTheServerWaitsWithoutSpinningAndResumes) {
     }
     auto warning = server.read_err_line();
     ASSERT_TRUE(warning);
-    EXPECT_EQ(*warning,
-              "echo_selectserv: accept (new clients wait until one leaves): Too many open files");
+    EXPECT_EQ(
+        *warning,
+        "select_echo_server: accept (new clients wait until one leaves): Too many open files");
     // Every descriptor is taken: the listening socket and K clients.
     const int k = socket_count(server.pid()) - 1;
     ASSERT_GT(k, 0);
@@ -513,6 +677,10 @@ TEST(Ch12SelectServ, OutOfDescriptorsTheServerWaitsWithoutSpinningAndResumes) {
     std::this_thread::sleep_for(2s);  // a measurement window, not synchronisation
     long used = cpu_ticks(server.pid()) - before;
     EXPECT_LE(used * 1000 / sysconf(_SC_CLK_TCK), 200) << "ms of CPU while idle";
+    // ...and it has not tried accept() again: one warning.  (A spinning server would write
+    // one per turn of the loop, and block once the stderr pipe is full: then it uses no CPU.)
+    auto again = server.read_err_line(Deadline(200ms));
+    EXPECT_FALSE(again) << "accept() was tried again: " << *again;
 
     // Two clients leave: two waiting ones are accepted, and their lines (queued in the
     // kernel all along) come back.
@@ -526,9 +694,9 @@ TEST(Ch12SelectServ, OutOfDescriptorsTheServerWaitsWithoutSpinningAndResumes) {
     EXPECT_TRUE(server.running());
 }
 
-// ---- echo_selectserv: faults, peers, usage ------------------------------------------------
+// ---- select_echo_server: faults, peers, usage ------------------------------------------------
 
-TEST(Ch12SelectServ, ResetClientsCostOneLineEachAndOthersAreUndisturbed) {
+TEST(Ch12RealServer, ResetClientsCostOneLineEachAndOthersAreUndisturbed) {
     Process server = start_server();
     int port = server.wait_ready();
     ASSERT_GT(port, 0);
@@ -553,7 +721,7 @@ TEST(Ch12SelectServ, ResetClientsCostOneLineEachAndOthersAreUndisturbed) {
     }
     server.signal(SIGTERM);
     ASSERT_TRUE(server.finish());
-    std::regex warning(R"(echo_selectserv: client (\d+): (recv|send): .+)");
+    std::regex warning(R"(select_echo_server: client (\d+): (recv|send): .+)");
     int warnings = 0;
     for (const std::string& line : harness::lines(server.err())) {
         EXPECT_TRUE(std::regex_match(line, warning)) << line;
@@ -566,7 +734,7 @@ TEST(Ch12SelectServ, ResetClientsCostOneLineEachAndOthersAreUndisturbed) {
 // returned by accept().  With nothing received its first recv() fails with ECONNRESET; bytes
 // that came before the RST are still read, and the echo's send() gets the ECONNRESET.  The
 // server is stopped (SIGSTOP) so that both clients connect and reset before it accepts.
-TEST(Ch12SelectServ, ConnectionResetBeforeAcceptIsAcceptedAndTheResetReportedOnce) {
+TEST(Ch12RealServer, ConnectionResetBeforeAcceptIsAcceptedAndTheResetReportedOnce) {
     Process server = start_server();
     int port = server.wait_ready();
     ASSERT_GT(port, 0);
@@ -589,8 +757,10 @@ TEST(Ch12SelectServ, ConnectionResetBeforeAcceptIsAcceptedAndTheResetReportedOnc
 
     EXPECT_EQ(server.read_line(), "client 1 connected from " + addresses[0]);
     EXPECT_EQ(server.read_line(), "client 2 connected from " + addresses[1]);
-    EXPECT_EQ(server.read_err_line(), "echo_selectserv: client 1: recv: Connection reset by peer");
-    EXPECT_EQ(server.read_err_line(), "echo_selectserv: client 2: send: Connection reset by peer");
+    EXPECT_EQ(server.read_err_line(),
+              "select_echo_server: client 1: recv: Connection reset by peer");
+    EXPECT_EQ(server.read_err_line(),
+              "select_echo_server: client 2: send: Connection reset by peer");
     EXPECT_EQ(server.read_line(), "client 1 disconnected");
     EXPECT_EQ(server.read_line(), "client 2 disconnected");
     common::Fd next = harness::connect_tcp("127.0.0.1", port);
@@ -603,10 +773,10 @@ TEST(Ch12SelectServ, ConnectionResetBeforeAcceptIsAcceptedAndTheResetReportedOnc
 // The server under strace, which makes its first accept4() fail with INJECT's error (the
 // syscall does not run, so the connection stays in the backlog).
 Process traced_server(const std::string& inject) {
-    return Process(
-        "strace",
-        {"-qq", "-e", "trace=accept4", "-e", "inject=accept4:" + inject, PROG_echo_selectserv, "0"},
-        harness::traced());
+    return Process("strace",
+                   {"-qq", "-e", "trace=accept4", "-e", "inject=accept4:" + inject,
+                    PROG_select_echo_server, "0"},
+                   harness::traced());
 }
 
 // Waits for strace's line about the injected error.
@@ -619,7 +789,7 @@ bool injected(Process& server, const std::string& error) {
 
 // accept() failing for a connection that died in the backlog (EPROTO: accept(2) says retry)
 // costs nothing: the server accepts again.
-TEST(Ch12SelectServ, AcceptFailingForAConnectionThatDiedInTheBacklogCostsNothing) {
+TEST(Ch12RealServer, AcceptFailingForAConnectionThatDiedInTheBacklogCostsNothing) {
     SOCKLAB_REQUIRE_TOOL("strace");
     Process server = traced_server("error=EPROTO:when=1");
     int port = server.wait_ready(Deadline(20s));
@@ -634,7 +804,7 @@ TEST(Ch12SelectServ, AcceptFailingForAConnectionThatDiedInTheBacklogCostsNothing
 
 // ENFILE with no client of its own that could leave: the server stops accepting (no retry
 // loop) and looks again a second later by itself.
-TEST(Ch12SelectServ, OutOfFilesWithNoClientToWaitForTriesAgainASecondLater) {
+TEST(Ch12RealServer, OutOfFilesWithNoClientToWaitForTriesAgainASecondLater) {
     SOCKLAB_REQUIRE_TOOL("strace");
     Process server = traced_server("error=ENFILE:when=1");
     int port = server.wait_ready(Deadline(20s));
@@ -646,19 +816,19 @@ TEST(Ch12SelectServ, OutOfFilesWithNoClientToWaitForTriesAgainASecondLater) {
     EXPECT_EQ(harness::recv_exact(fd.get(), 12, Deadline(20s)), "after ENFILE") << server.err();
     EXPECT_GE(harness::Clock::now() - start, 900ms) << "it did not pause: a retry loop?";
     EXPECT_TRUE(injected(server, "ENFILE")) << server.err();
-    EXPECT_NE(server.err().find("echo_selectserv: accept (new clients wait until one leaves): "
+    EXPECT_NE(server.err().find("select_echo_server: accept (new clients wait until one leaves): "
                                 "Too many open files in system"),
               std::string::npos)
         << server.err();
     EXPECT_TRUE(server.running());
 }
 
-// ---- echo_selectserv: slow clients -------------------------------------------------------
+// ---- select_echo_server: slow clients -------------------------------------------------------
 
 // 50 clients send half a message and stall (they stay connected and send nothing more).  An
 // echo server returns the bytes as they come; what matters is that none of them holds the
 // loop: a client that comes afterwards is served at once, and a stalled one can finish.
-TEST(Ch12SelectServ, FiftyClientsStalledMidMessageHoldUpNobody) {
+TEST(Ch12RealServer, FiftyClientsStalledMidMessageHoldUpNobody) {
     Process server = start_server();
     int port = server.wait_ready();
     ASSERT_GT(port, 0);
@@ -689,7 +859,7 @@ TEST(Ch12SelectServ, FiftyClientsStalledMidMessageHoldUpNobody) {
 // A client that sends one byte every 200 ms (the client's pace is the point here, so the test
 // sleeps between bytes): each byte is echoed as it comes, and meanwhile another client's round
 // trips stay fast.  A server that waited for the whole message would hold everyone for 1.6 s.
-TEST(Ch12SelectServ, TricklingClientHoldsUpNobody) {
+TEST(Ch12RealServer, TricklingClientHoldsUpNobody) {
     Process server = start_server();
     int port = server.wait_ready();
     ASSERT_GT(port, 0);
@@ -712,7 +882,7 @@ TEST(Ch12SelectServ, TricklingClientHoldsUpNobody) {
     EXPECT_EQ(server.err(), "");
 }
 
-TEST(Ch12SelectServ, SocatClientGetsOneMiBEchoedByteExact) {
+TEST(Ch12RealServer, SocatClientGetsOneMiBEchoedByteExact) {
     SOCKLAB_REQUIRE_TOOL("socat");
     Process server = start_server();
     int port = server.wait_ready();
@@ -730,21 +900,38 @@ TEST(Ch12SelectServ, SocatClientGetsOneMiBEchoedByteExact) {
     EXPECT_TRUE(server.wait_for_line("client 1 disconnected"));
 }
 
-TEST(Ch12SelectServ, BadUsageBadPortAndBusyPort) {
-    auto r = harness::run(PROG_echo_selectserv, {});
-    EXPECT_EQ(r.exit_code(), 2);
-    EXPECT_EQ(r.err, "usage: echo_selectserv PORT\n");
-    r = harness::run(PROG_echo_selectserv, {"70000"});
-    EXPECT_EQ(r.exit_code(), 2);
-    EXPECT_TRUE(r.err.starts_with("echo_selectserv: invalid port '70000'")) << r.err;
-    r = harness::run(PROG_echo_selectserv, {"0", "extra"});
-    EXPECT_EQ(r.exit_code(), 2);
+// ---- bad usage ---------------------------------------------------------------------------
 
+TEST(Ch12Usage, BadUsageAndBadValuesExitTwo) {
+    const std::string demo = PROG_select_demo;
+    std::vector<harness::UsageCase> cases = {
+        {demo,
+         {"--timeout-s", "0"},
+         2,
+         "select_demo: invalid --timeout-s '0' (expected 1 to 3600)\n"},
+        {demo, {"--timeout", "5"}, 2, "usage: select_demo [--timeout-s N]\n"},
+    };
+    for (std::string program : {PROG_echo_selectserv, PROG_select_echo_server}) {
+        std::string name = program.substr(program.rfind('/') + 1);
+        cases.push_back({program, {}, 2, "usage: " + name + " PORT\n"});
+        cases.push_back({program, {"0", "extra"}, 2, "usage: " + name + " PORT\n"});
+        cases.push_back({program,
+                         {"70000"},
+                         2,
+                         name + ": invalid port '70000': out of range (expected 0 to 65535)\n"});
+    }
+    harness::expect_usage_errors(cases);
+}
+
+TEST(Ch12Usage, BusyPortExitsOne) {
     harness::Listener busy = harness::listen_loopback();
-    r = harness::run(PROG_echo_selectserv, {std::to_string(busy.port)});
-    EXPECT_EQ(r.exit_code(), 1);
-    EXPECT_EQ(r.err, "echo_selectserv: bind to port " + std::to_string(busy.port) +
-                         ": Address already in use\n");
+    for (std::string program : {PROG_echo_selectserv, PROG_select_echo_server}) {
+        std::string name = program.substr(program.rfind('/') + 1);
+        auto r = harness::run(program, {std::to_string(busy.port)});
+        EXPECT_EQ(r.exit_code(), 1) << name;
+        EXPECT_EQ(r.err, name + ": bind to port " + std::to_string(busy.port) +
+                             ": Address already in use\n");
+    }
 }
 
 }  // namespace
