@@ -91,6 +91,8 @@ int main(int argc, char* argv[]) {
             int fd = events[i].data.fd;
             if (fd == listen_fd) {
                 for (;;) {  // one report may stand for several waiting connections
+                    // SOCK_NONBLOCK: the client's socket fails with EAGAIN when it is empty.
+                    // --blocking (mistake 2) leaves it out: then that read() waits instead.
                     int client = accept4(listen_fd, nullptr, nullptr, blocking ? 0 : SOCK_NONBLOCK);
                     if (client == -1) {
                         common::AcceptFailure f = common::accept_failure(errno);
