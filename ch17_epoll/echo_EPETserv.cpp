@@ -1,30 +1,15 @@
-// echo_EPETserv.cpp — edge-triggered epoll echo server (边缘触发, book ch. 17).
+// echo_EPETserv.cpp — edge-triggered epoll (边缘触发, book ch. 17): one report per arrival,
+// so each report must be read until the socket is empty (EAGAIN), on non-blocking sockets.
 //
-// usage: echo_EPETserv PORT [--buf N] [--quiet] [--one-read | --blocking]
-//   --buf N       recv() at most N bytes at a time (1..65536; default 4, the book's BUF_SIZE)
-//   --quiet       print nothing but the readiness line (for load: --buf 16384 --quiet)
-//   --one-read    the mistake: one recv() per notification, as a level-triggered server does
-//   --blocking    the other mistake: blocking sockets, so the recv that should say EAGAIN waits
+// usage: echo_EPETserv PORT [--buf N] [--one-read | --blocking]
+//   --buf N       read() at most N bytes at a time (1..65536; default 4, the book's BUF_SIZE)
+//   --one-read    mistake 1: one read() per report; the rest waits until the client sends more
+//   --blocking    mistake 2: blocking client sockets; the last read() waits, everyone else too
 //
-// Edge-triggered: epoll reports a socket once when new bytes arrive, not again while unread
-// bytes remain.  So each notification must read until the socket is empty: until recv() fails
-// with EAGAIN, which needs non-blocking sockets (or returns less than asked for: see
-// on_readable).  What to observe, for one 40-byte message:
-//     return epoll_wait          <- the listening socket: a connection waits
-//     connected client: 5
-//     return epoll_wait          <- the 40 bytes: one wake-up, ten reads of 4 bytes
-//     return epoll_wait          <- end of stream (the client closed)
-//     closed client: 5
-// echo_EPLTserv prints `return epoll_wait` ten times for the same message.  With --one-read
-// only the first 4 bytes come back and 36 stay in the kernel until the client sends again;
-// with --blocking all 40 come back, then the server sleeps in recv() and serves nobody else.
-// recv()/send() rather than read()/write(): the socket calls, cheaper per message (see
-// echo_epollserv); for a socket, recv(fd, buf, n, 0) is read(fd, buf, n).
-// As a real server (--buf 16384 --quiet) it is built like echo_epollserv: one shared read
-// buffer, a rest kept only when the client's socket is full (EPOLLOUT watched only then,
-// nothing read meanwhile: backpressure), accept until EAGAIN, and at the descriptor limit
-// (EMFILE) the listening socket is left alone until a client leaves (said once on stderr).
-#include <netinet/in.h>
+// What you will see, for one 40-byte message: `return epoll_wait` once for the connection,
+// once for the message (eleven reads: ten of 4 bytes, then EAGAIN), once for the close.
+// echo_EPLTserv wakes ten times for the same message.  echo_epollserv --edge is the same idea,
+// made to hold 10,000 clients (backpressure, fairness, the descriptor limit).
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -33,167 +18,47 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
-#include <string>
 #include <vector>
 
 #include "common/args.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/io.hpp"
 #include "common/net.hpp"
 
 namespace {
 
-constexpr int kMaxEvents = 1024;
-constexpr size_t kMaxBuf = 65536;
-constexpr size_t kFairShare = 65536;  // bytes echoed per notification before others' turn
-constexpr uint32_t kReading = EPOLLIN | EPOLLRDHUP;  // RDHUP: the peer's FIN has arrived
-constexpr const char* kUsage = "PORT [--buf N] [--quiet] [--one-read | --blocking]";
-
-char buf[kMaxBuf];  // shared by every client
-size_t buf_size = 4;
-bool quiet = false, one_read = false, blocking = false;
-std::vector<std::string> pending;  // pending[fd]: echo bytes fd's socket would not take yet
+constexpr int kMaxEvents = 50;
+constexpr const char* kUsage = "PORT [--buf N] [--one-read | --blocking]";
 int epfd = -1, listen_fd = -1;
-size_t clients = 0;
-bool accepting = true, limit_said = false;  // accepting: false while at the descriptor limit
-time_t paused_at = 0;
+bool accepting = true;
 
-void say(const char* what, int fd = -1) {
-    if (quiet) return;
-    if (fd < 0)
-        printf("%s\n", what);
-    else
-        printf("%s: %d\n", what, fd);
-    fflush(stdout);
-}
-
-time_t now() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec;
-}
-
-// EPOLL_CTL_MOD also looks at the socket at once: if it is ready now, a notification is queued
-// even though no new edge came.  That is how a rest of unread bytes is never forgotten.
-void watch(int fd, uint32_t events) {
-    epoll_event ev{.events = events | EPOLLET, .data = {.fd = fd}};
-    if (epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev) == -1) common::die("epoll_ctl MOD");
-}
-
-void resume_accepting() {
-    epoll_event ev{.events = EPOLLIN, .data = {.fd = listen_fd}};  // level-triggered
-    if (epoll_ctl(epfd, EPOLL_CTL_ADD, listen_fd, &ev) == -1) common::die("epoll_ctl ADD");
-    accepting = true;
-}
-
-// At the descriptor limit retrying now would spin: stop watching until a descriptor is free.
-void pause_accepting() {
-    if (!limit_said)
-        common::note(
-            "accept: %s with %zu clients: new connections wait in the listen backlog until "
-            "a client leaves (said once)",
-            strerror(errno), clients);
-    limit_said = true;
-    if (epoll_ctl(epfd, EPOLL_CTL_DEL, listen_fd, nullptr) == -1) common::die("epoll_ctl DEL");
-    accepting = false;
-    paused_at = now();
+// Out of descriptors (EMFILE) the connection stays in the backlog and the listening socket
+// stays readable: it would be reported again at once, for ever.  So it leaves the interest
+// list until a client leaves (or a second passes: ENFILE is the whole system's).
+void watch_listener(bool on) {
+    epoll_event ev{.events = EPOLLIN, .data = {.fd = listen_fd}};  // level-triggered, as the book
+    if (epoll_ctl(epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, listen_fd, &ev) == -1)
+        common::die("epoll_ctl");
+    accepting = on;
 }
 
 void close_client(int fd) {
-    close(fd);  // also removes fd from the epoll instance
-    std::string().swap(pending[fd]);
-    --clients;
-    say("closed client", fd);
-    if (!accepting) resume_accepting();  // a descriptor is free: take the next one waiting
-}
-
-void accept_clients() {
-    for (;;) {
-        int fd =
-            accept4(listen_fd, nullptr, nullptr, (blocking ? 0 : SOCK_NONBLOCK) | SOCK_CLOEXEC);
-        if (fd == -1) {
-            switch (common::accept_failure(errno)) {  // the one policy (DESIGN.md)
-                case common::AcceptFailure::kRetry:   // EINTR, or that connection died: next
-                    continue;
-                case common::AcceptFailure::kWouldBlock:  // the backlog is empty
-                    return;
-                case common::AcceptFailure::kExhausted:
-                    return pause_accepting();
-                case common::AcceptFailure::kFatal:  // EBADF, EINVAL, ...: a bug
-                    common::die("accept");
-            }
-        }
-        epoll_event ev{.events = kReading | EPOLLET, .data = {.fd = fd}};
-        if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
-            common::warn("epoll_ctl ADD");
-            close(fd);
-            continue;
-        }
-        if (static_cast<size_t>(fd) >= pending.size()) pending.resize(fd + 1);
-        ++clients;
-        say("connected client", fd);
-    }
-}
-
-// Write the bytes straight back.  False if the client is gone or a rest now waits for it.
-bool echo(int fd, const char* data, size_t len) {
-    ssize_t n = send(fd, data, len, 0);
-    if (n == -1 && errno != EAGAIN && errno != EINTR) {
-        close_client(fd);  // EPIPE, ECONNRESET
-        return false;
-    }
-    size_t written = n > 0 ? static_cast<size_t>(n) : 0;
-    if (written == len) return true;
-    pending[fd].assign(data + written, len - written);
-    watch(fd, EPOLLOUT);  // read nothing more from this client until the rest is written
-    return false;
-}
-
-// The edge came once: read until the socket is empty.  EAGAIN says so.  A recv() that returns
-// fewer bytes than asked for says so too (epoll(7)), and saves a system call per message,
-// unless the peer's FIN came in as well (EPOLLRDHUP): then only the next recv() returns the
-// 0 that tells us, and no new edge would come for it.
-void on_readable(int fd, uint32_t events) {
-    bool fin_seen = events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR);
-    for (size_t echoed = 0;;) {
-        ssize_t n = recv(fd, buf, buf_size, 0);
-        if (n > 0) {
-            if (!echo(fd, buf, static_cast<size_t>(n)) || one_read) return;
-            if (static_cast<size_t>(n) < buf_size && !fin_seen) return;  // empty now
-            echoed += static_cast<size_t>(n);
-            if (echoed >= kFairShare) return watch(fd, kReading);  // requeued: others' turn
-            continue;
-        }
-        if (n == -1 && errno == EINTR) continue;
-        if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;  // empty: wait again
-        return close_client(fd);  // 0: the client closed; -1: ECONNRESET, ...
-    }
-}
-
-// The socket has room again: write the rest until it is gone or EAGAIN.
-void on_writable(int fd) {
-    std::string& rest = pending[fd];
-    while (!rest.empty()) {
-        ssize_t n = send(fd, rest.data(), rest.size(), 0);
-        if (n == -1 && errno == EINTR) continue;
-        if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;  // next edge
-        if (n == -1) return close_client(fd);
-        rest.erase(0, static_cast<size_t>(n));
-    }
-    std::string().swap(rest);
-    watch(fd, kReading);  // and bytes that arrived meanwhile are reported at once
+    close(fd);  // also takes fd out of the epoll instance
+    printf("closed client: %d\n", fd);
+    fflush(stdout);
+    if (!accepting) watch_listener(true);  // a descriptor is free
 }
 
 }  // namespace
 
 int main(int argc, char* argv[]) {
     if (argc < 2) common::die_usage(kUsage);
+    size_t buf_size = 4;
+    bool one_read = false, blocking = false;
     for (int i = 2; i < argc; ++i) {
         if (strcmp(argv[i], "--buf") == 0 && i + 1 < argc)
-            buf_size = static_cast<size_t>(common::number_arg("--buf", argv[++i], 1, kMaxBuf));
-        else if (strcmp(argv[i], "--quiet") == 0)
-            quiet = true;
+            buf_size = static_cast<size_t>(common::number_arg("--buf", argv[++i], 1, 65536));
         else if (strcmp(argv[i], "--one-read") == 0)
             one_read = true;
         else if (strcmp(argv[i], "--blocking") == 0)
@@ -204,42 +69,71 @@ int main(int argc, char* argv[]) {
     if (one_read && blocking) common::die_usage(kUsage);
     if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) common::die("signal");
 
-    common::Fd listener;
-    for (const addrinfo& ai : common::listen_addresses(argv[1], SOCK_STREAM)) {
-        listener.reset(socket(ai.ai_family, ai.ai_socktype | SOCK_NONBLOCK, ai.ai_protocol));
-        if (!listener) continue;
-        int on = 1, off = 0;
-        setsockopt(listener.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-        if (ai.ai_family == AF_INET6)
-            setsockopt(listener.get(), IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
-        if (bind(listener.get(), ai.ai_addr, ai.ai_addrlen) == 0) break;
-        listener.reset();
-    }
-    if (!listener) common::die("bind to port %s", argv[1]);
-    if (listen(listener.get(), SOMAXCONN) == -1) common::die("listen");
+    // Non-blocking, so that the accept loop below ends with EAGAIN instead of waiting.
+    common::Fd listener = common::listen_tcp(argv[1], SOCK_NONBLOCK);
     listen_fd = listener.get();
-
     common::Fd epoll(epoll_create1(EPOLL_CLOEXEC));
     if (!epoll) common::die("epoll_create1");
     epfd = epoll.get();
-    resume_accepting();
+    watch_listener(true);
     common::print_ready("listening on", listen_fd);
 
+    std::vector<char> buf(buf_size);
     epoll_event events[kMaxEvents];
     for (;;) {
         int n = epoll_wait(epfd, events, kMaxEvents, accepting ? -1 : 1000);
         if (n == -1 && errno == EINTR) continue;
         if (n == -1) common::die("epoll_wait");
-        say("return epoll_wait");
-        if (!accepting && now() - paused_at >= 1) resume_accepting();
+        if (n == 0) watch_listener(true);  // paused for a second: try again
+        puts("return epoll_wait");
+        fflush(stdout);
         for (int i = 0; i < n; ++i) {
             int fd = events[i].data.fd;
-            if (fd == listen_fd)
-                accept_clients();
-            else if (pending[fd].empty())
-                on_readable(fd, events[i].events);  // EPOLLIN, or HUP/ERR: recv() tells
-            else
-                on_writable(fd);
+            if (fd == listen_fd) {
+                for (;;) {  // one report may stand for several waiting connections
+                    // SOCK_NONBLOCK: the client's socket fails with EAGAIN when it is empty.
+                    // --blocking (mistake 2) leaves it out: then that read() waits instead.
+                    int client = accept4(listen_fd, nullptr, nullptr, blocking ? 0 : SOCK_NONBLOCK);
+                    if (client == -1) {
+                        common::AcceptFailure f = common::accept_failure(errno);
+                        if (f == common::AcceptFailure::kRetry) continue;    // EINTR, or it died
+                        if (f == common::AcceptFailure::kWouldBlock) break;  // nobody waits
+                        if (f == common::AcceptFailure::kFatal) common::die("accept");
+                        common::warn("accept (new clients wait until one leaves)");
+                        watch_listener(false);  // EMFILE, ...: see watch_listener
+                        break;
+                    }
+                    // EPOLLET: report this socket when bytes arrive, not while unread ones remain.
+                    epoll_event ev{.events = EPOLLIN | EPOLLET, .data = {.fd = client}};
+                    if (epoll_ctl(epfd, EPOLL_CTL_ADD, client, &ev) == -1) {
+                        common::warn("epoll_ctl");
+                        close(client);
+                        continue;
+                    }
+                    printf("connected client: %d\n", client);
+                    fflush(stdout);
+                }
+                continue;
+            }
+            // The edge came once: read until the socket is empty.  Only a read() that fails with
+            // EAGAIN says "empty", and only a non-blocking socket fails instead of waiting.
+            for (;;) {
+                ssize_t len = read(fd, buf.data(), buf.size());
+                if (len > 0) {
+                    // A client that does not read fills its socket: write_all() fails (EAGAIN)
+                    // and the lesson drops it.  echo_epollserv --edge keeps the rest and waits.
+                    if (!common::write_all(fd, buf.data(), static_cast<size_t>(len))) {
+                        close_client(fd);
+                        break;
+                    }
+                    if (one_read) break;  // mistake 1: the rest gets no new edge
+                    continue;
+                }
+                if (len == -1 && errno == EINTR) continue;
+                if (len == -1 && errno == EAGAIN) break;  // empty: wait for the next edge
+                close_client(fd);  // 0: the client closed; -1: ECONNRESET, ...
+                break;
+            }
         }
     }
 }

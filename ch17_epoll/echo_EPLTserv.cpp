@@ -1,25 +1,14 @@
-// echo_EPLTserv.cpp — level-triggered epoll, made visible (条件触发, book ch. 17).
+// echo_EPLTserv.cpp — level-triggered epoll, made visible (条件触发, book ch. 17): while a
+// socket holds unread bytes, every epoll_wait() reports it again, so one read() per report
+// loses nothing; it only costs wake-ups.
 //
 // usage: echo_EPLTserv PORT
 //
-// The book's lesson server: a deliberately tiny read buffer (4 bytes, the book's BUF_SIZE)
-// and one line `return epoll_wait` each time epoll_wait() returns.  Level-triggered: as long
-// as a socket holds unread bytes, every epoll_wait() reports it again.  So one read() per
-// wake-up loses nothing; it only costs wake-ups.  What to observe, for one 40-byte message:
-//     return epoll_wait          <- the listening socket: a connection waits
-//     connected client: 5
-//     return epoll_wait          <- ten of these: each wake-up reads 4 of the 40 bytes
-//     ...
-//     return epoll_wait          <- end of stream (the client closed)
-//     closed client: 5
-// echo_EPETserv (edge-triggered) prints one `return epoll_wait` for the same message.
-// This is the lesson, kept small: client sockets block and each echo is written with
-// write_all(), so a client that sends but never reads would stall everyone.  echo_epollserv
-// is the same idea built as a real server (shared buffer, backpressure, 10,000 clients).
-// accept() follows the one policy (DESIGN.md); out of descriptors, new clients wait in the
-// backlog until one leaves (a line each time it pauses):
-//     echo_EPLTserv: accept (new clients wait until one leaves): Too many open files
-#include <netinet/in.h>
+// What you will see, for one 40-byte message (4-byte reads, the book's BUF_SIZE):
+// `return epoll_wait` once for the connection, ten times for the message, once for the close.
+// echo_EPETserv (edge-triggered) wakes once for it.  The lesson, kept small: client sockets
+// block, so a client that never reads stalls everyone; echo_epollserv is the same idea, made
+// to hold 10,000 clients.
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -56,19 +45,7 @@ int main(int argc, char* argv[]) {
     if (argc != 2) common::die_usage("PORT");
     if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) common::die("signal");
 
-    common::Fd listener;
-    for (const addrinfo& ai : common::listen_addresses(argv[1], SOCK_STREAM)) {
-        listener.reset(socket(ai.ai_family, ai.ai_socktype, ai.ai_protocol));
-        if (!listener) continue;
-        int on = 1, off = 0;
-        setsockopt(listener.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-        if (ai.ai_family == AF_INET6)
-            setsockopt(listener.get(), IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
-        if (bind(listener.get(), ai.ai_addr, ai.ai_addrlen) == 0) break;
-        listener.reset();
-    }
-    if (!listener) common::die("bind to port %s", argv[1]);
-    if (listen(listener.get(), SOMAXCONN) == -1) common::die("listen");
+    common::Fd listener = common::listen_tcp(argv[1]);  // ch04's socket/bind/listen
     int listen_fd = listener.get();
 
     common::Fd epoll(epoll_create1(EPOLL_CLOEXEC));
