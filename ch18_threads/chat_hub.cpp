@@ -1,7 +1,7 @@
-// chat_server.cpp — multithreaded chat server (book ch. 18): a thread per client, a
-// mutex-protected client list, and every line from anyone sent to everyone (sender too).
+// chat_hub.cpp — chat_server's idea (book ch. 18: a thread per client, a locked client list,
+// every line to everyone, sender too) made to hold 10,000 clients and clients that never read.
 //
-// usage: chat_server PORT [--max-line N] [--max-queue BYTES] [--max-clients N]
+// usage: chat_hub PORT [--max-line N] [--max-queue BYTES] [--max-clients N]
 //   --max-line N       longest line accepted, without its '\n' (default 1024; < --max-queue)
 //   --max-queue BYTES  most output that may wait for one client (default 1048576)
 //   --max-clients N    clients at once (default and most: RLIMIT_NOFILE less 16)
@@ -9,20 +9,7 @@
 // What to observe (stdout; "connected" is printed once the client is in the list):
 //     listening on [::]:9190
 //     client 1 connected from [::ffff:127.0.0.1]:40158
-//     client 1 disconnected
 //     client 2 dropped: more than 1048576 bytes waiting (it does not read)
-// Lines are framed: bytes are collected up to '\n', however TCP cut them.  A longer line is
-// not sent; its sender alone gets   chat_server: line too long (more than 1024 bytes), not sent
-// Each client has a reader thread (detached: the book's handle_clnt), which reads and
-// broadcasts, and a writer thread (joined by the reader), which sends the client's queue.
-// A broadcast only appends to queues under the list mutex and never blocks on a socket, so a
-// client that does not read cannot freeze the others.  POLICY: a client whose queue would
-// exceed --max-queue is dropped (shutdown() also wakes its threads); and a client cannot
-// talk faster than it listens (its reader pauses while half of that waits for it).
-// A client that leaves first leaves the list; its socket is closed only after its writer has
-// been joined, so no thread can write to a closed or reused descriptor.
-// Broadcasts are serialised by the list mutex: every client sees the same order.
-// A full server (--max-clients) says so once on stderr; newcomers wait in the listen backlog.
 #include <netinet/in.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -52,9 +39,15 @@ long max_line = 1024;           // --max-line
 long max_queue = 1 << 20;       // --max-queue
 constexpr long kReserved = 16;  // descriptors kept for the server itself (stdio, listener, ...)
 
-// A counting semaphore of free client slots (the chapter's sem_t, see semaphore.cpp): main
-// takes one before each accept(), a client's reader thread gives it back when it ends.
+// Free client slots, taken before each accept() and given back when a client's reader thread
+// ends: the same semaphore and accept() loop as echo_thrserv.cpp, explained there.
 sem_t free_slots;
+
+// chat_server.cpp's reader thread also writes to every client, under the list's lock: one
+// client that does not read blocks them all.  Here each client has a reader thread (detached:
+// the book's handle_clnt), which reads and broadcasts, and a writer thread (joined by the
+// reader), the only one that writes to its socket.  A broadcast only appends to the clients'
+// queues under the list mutex and never blocks on a socket.
 
 struct Client {
     enum State { kOpen, kClosing, kDropped, kFailed };  // kClosing: send the rest, then stop
@@ -83,7 +76,9 @@ struct Client {
 pthread_mutex_t clients_mutex = PTHREAD_MUTEX_INITIALIZER;  // guards clients
 std::vector<Client*> clients;  // a Client is listed only while its reader thread runs
 
-// Appends LINE to C's queue without blocking (the caller may hold clients_mutex).
+// Appends LINE to C's queue without blocking (the caller may hold clients_mutex).  POLICY: a
+// client whose queue would exceed --max-queue is dropped (shutdown() also wakes its threads);
+// and a client cannot talk faster than it listens (handle_client).
 void queue(Client* c, const std::string& line) {
     pthread_mutex_lock(&c->mutex);
     if (c->state == Client::kOpen && c->out.size() + line.size() > static_cast<size_t>(max_queue)) {
@@ -97,6 +92,7 @@ void queue(Client* c, const std::string& line) {
     pthread_mutex_unlock(&c->mutex);
 }
 
+// Broadcasts are serialised by the list mutex: every client sees the same order.
 void broadcast(const std::string& line) {
     pthread_mutex_lock(&clients_mutex);
     for (Client* c : clients)
@@ -170,6 +166,8 @@ void* handle_client(void* arg) {
         pthread_mutex_unlock(&c->mutex);
         if (n == -1 && !stop) common::warn("client %lu: read", c->number);
         if (n <= 0 || stop) break;
+        // Lines are framed: bytes are collected up to '\n', however TCP cut them.  A longer line
+        // than --max-line is not sent; its sender alone gets a line saying so.
         for (char *p = buf, *end = buf + n; p < end;) {
             char* nl = static_cast<char*>(memchr(p, '\n', static_cast<size_t>(end - p)));
             char* piece_end = nl ? nl : end;
@@ -177,7 +175,7 @@ void* handle_client(void* arg) {
             if (!too_long && line.size() > static_cast<size_t>(max_line)) {
                 too_long = true;
                 line.clear();
-                queue(c, "chat_server: line too long (more than " + std::to_string(max_line) +
+                queue(c, "chat_hub: line too long (more than " + std::to_string(max_line) +
                              " bytes), not sent\n");
             }
             if (nl) {
@@ -191,7 +189,9 @@ void* handle_client(void* arg) {
     if (n == 0 && !stop && !line.empty() && !too_long)
         broadcast(line + '\n');  // a last line without '\n'
 
-    // Leave the list first: from now on no broadcast can reach this client.
+    // Leave the list first: from now on no broadcast can reach this client.  Its socket is
+    // closed only after its writer has been joined: no thread can write to a closed (or reused)
+    // descriptor.
     pthread_mutex_lock(&clients_mutex);
     clients.erase(std::find(clients.begin(), clients.end(), c));
     pthread_mutex_unlock(&clients_mutex);
@@ -212,10 +212,7 @@ void* handle_client(void* arg) {
     return nullptr;
 }
 
-// accept() failed for lack of a resource (ENFILE, ENOMEM, or EMFILE if the limit shrank under
-// us): the connection stays in the backlog, and retrying at once would spin.  Wait until one
-// of our clients leaves: main takes every free slot, so that the next sem_post() can only
-// come from a client thread that ends; 1 s at most, for a shortage that passes without us.
+// accept() failed for lack of a resource: wait until a client leaves (echo_thrserv.cpp).
 void wait_for_a_client_to_leave() {
     long taken = 0;
     while (sem_trywait(&free_slots) == 0)
@@ -272,25 +269,13 @@ int main(int argc, char* argv[]) {
     // A client that vanishes while its writer sends must not kill the whole server.
     if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) common::die("signal");
 
-    common::Fd listen_fd;
-    for (const addrinfo& ai : common::listen_addresses(argv[1], SOCK_STREAM)) {
-        listen_fd.reset(socket(ai.ai_family, ai.ai_socktype, ai.ai_protocol));
-        if (!listen_fd) continue;
-        int on = 1, off = 0;
-        setsockopt(listen_fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-        if (ai.ai_family == AF_INET6)
-            setsockopt(listen_fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
-        if (bind(listen_fd.get(), ai.ai_addr, ai.ai_addrlen) == 0) break;
-        listen_fd.reset();
-    }
-    if (!listen_fd) common::die("bind to port %s", argv[1]);
-    if (listen(listen_fd.get(), SOMAXCONN) == -1) common::die("listen");
+    common::Fd listen_fd = common::listen_tcp(argv[1]);
     common::print_ready("listening on", listen_fd.get());
 
     bool full_said = false, exhausted_said = false;
     for (unsigned long number = 0;;) {
-        // A free slot first.  While there is none, main sleeps in sem_wait() (no CPU) and
-        // new connections wait in the listen backlog until a reader thread posts.
+        // A free slot first (echo_thrserv.cpp): a full server says so once on stderr, and
+        // newcomers wait in the listen backlog.
         if (sem_trywait(&free_slots) == -1) {
             if (!full_said)
                 common::note(
