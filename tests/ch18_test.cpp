@@ -887,11 +887,25 @@ TEST(Ch18ChatServer, OneClientThatStopsReadingBlocksTheBroadcastForEveryone) {
         rmem_default >> rmem_max;
     const long n = 2 * lines_to_overflow() + rmem_max / 1000;
     std::atomic<long> sent{0};
+    std::atomic<bool> stop{false};  // set once the stall is shown: send no more after it
+    std::atomic<bool> finished{false};
     std::thread writer([&] {
         const std::string line = std::string(999, 'x') + "\n";
-        for (long i = 0; i < n && harness::send_all(talker.fd.get(), line); ++i)
+        for (long i = 0; i < n && !stop && harness::send_all(talker.fd.get(), line); ++i)
             ++sent;
+        finished = true;
     });
+    // Whatever happens below, the writer ends (shutdown() wakes a blocked send) and is joined.
+    struct JoinWriter {
+        std::thread& thread;
+        std::atomic<bool>& stop;
+        int fd;
+        ~JoinWriter() {
+            stop = true;
+            shutdown(fd, SHUT_RDWR);
+            thread.join();
+        }
+    } join_writer{writer, stop, talker.fd.get()};
     std::vector<Peer*> readers{&talker, &listener};
     std::vector<std::string> got(2);
     // Some thread of the server blocked in write() to the sleeper's socket.
@@ -920,20 +934,23 @@ TEST(Ch18ChatServer, OneClientThatStopsReadingBlocksTheBroadcastForEveryone) {
     ASSERT_TRUE(listener.send("[listener] anyone?\n"));
     EXPECT_EQ(read_some(readers, got, 1000ms), 0u) << "something got through the stall";
 
-    // The sleeper resets: the blocked write() fails, the lock is free, everything flows.
+    // The sleeper resets: the blocked write() fails, the lock is free, everything flows: every
+    // line the talker sent (it stops after the one it is blocked in) and the listener's.
+    stop = true;
     linger abort{.l_onoff = 1, .l_linger = 0};
     setsockopt(sleeper.get(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
     sleeper.reset();
-    const size_t all = static_cast<size_t>(n) * 1000 + std::string("[listener] anyone?\n").size();
+    const std::string last = "[listener] anyone?\n";
+    auto all = [&] { return static_cast<size_t>(sent.load()) * 1000 + last.size(); };
     EXPECT_TRUE(wait_until(
         [&] {
             read_some(readers, got, 100ms);
-            return got[0].size() >= all && got[1].size() >= all;
+            return finished && got[0].size() >= all() && got[1].size() >= all();
         },
         Deadline(60s)))
-        << got[0].size() << " and " << got[1].size() << " of " << all << " bytes";
-    writer.join();
-    EXPECT_EQ(sent.load(), n);
+        << got[0].size() << " and " << got[1].size() << " of " << all() << " bytes";
+    EXPECT_EQ(got[0].size(), all());
+    EXPECT_EQ(got[1].size(), all());
     for (const std::string& g : got)
         EXPECT_NE(g.find("[listener] anyone?\n"), std::string::npos);
     ASSERT_TRUE(server.wait_for_line("disconnected client (socket " +
