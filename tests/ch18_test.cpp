@@ -17,21 +17,21 @@
 //     257 is refused with one line (MAX_CLNT) and a newcomer gets in once one left; and its
 //     limit: a client that never reads freezes the broadcast for everyone until it goes.
 //   - chat_hub (the real chat server) + chat_client: 8 clients x 50 lines, every client gets
-//     all 400 lines intact, each sender's in order, all in the same order; a client killed mid-storm and a
-//     reset leave the others served and a new client can join; clients that come and go
-//     during a storm corrupt nothing; a client that never reads is dropped and does not
-//     freeze the others, while a fast talker that reads is slowed to its own pace and gets
-//     every line back; lines are reassembled and over-long lines get a reply; ncat joins
-//     the chat; chat_client quits on q/Q and end of input after shutdown(SHUT_WR), and
+//     all 400 lines intact, each sender's in order, all in the same order; a client killed
+//     mid-storm and a reset leave the others served and a new client can join; clients that
+//     come and go during a storm corrupt nothing; a client that never reads is dropped and
+//     does not freeze the others, while a fast talker that reads is slowed to its own pace
+//     and gets every line back; lines are reassembled and over-long lines get a reply; ncat
+//     joins the chat; chat_client quits on q/Q and end of input after shutdown(SHUT_WR), and
 //     reports a vanished server.
 //   - hostile clients: a client that never reads and 50 stalled clients plus a trickler hold up
 //     nobody (both real servers); a 64 MiB line without '\n' costs chat_hub < 8 MiB.
 //   - at the limits (both real servers): under prlimit --nofile=64:64 a crowd of 100 is
-//     served 48 at a time (a semaphore of free slots), with no CPU burnt while the rest wait and the
-//     waiting ones served (chat: admitted, then sent every line) as others leave; EMFILE
-//     anyway (the limit lowered under a running echo_thrserv) is said once and waited out;
-//     pthread_create failing in a pids cgroup costs one client; a connection reset in the
-//     backlog is accepted and its first read says ECONNRESET; 10,000 concurrent clients.
+//     served 48 at a time (a semaphore of free slots), with no CPU burnt while the rest wait
+//     and the waiting ones served (chat: admitted, then sent every line) as others leave;
+//     EMFILE anyway (the limit lowered under a running echo_thrserv) is said once and waited
+//     out; pthread_create failing in a pids cgroup costs one client; a connection reset in
+//     the backlog is accepted and its first read says ECONNRESET; 10,000 concurrent clients.
 //   - no server prints a sanitizer report (asan/tsan presets); bad usage gives one line,
 //     --max-line not below --max-queue included.
 #include <gtest/gtest.h>
