@@ -3,22 +3,13 @@
 //
 // usage: chat_client HOST PORT NAME
 //
-// The sender thread reads stdin lines and sends each as "[NAME] line".  The receiver thread
-// prints everything the server sends, as it arrives: your own lines come back too.
+// Each stdin line goes out as "[NAME] line"; everything the server sends is printed, your own
+// lines included:
 //     $ ./chat_client 127.0.0.1 9190 alice
 //     hello                       <- typed
 //     [alice] hello               <- from the server, to everyone
-//     [bob] hi alice
-// Quitting: a line "q" or "Q", or end of input (Ctrl-D).  The sender then half-closes the
-// connection (shutdown(SHUT_WR): "I will send no more") and ends.  The receiver keeps printing
-// until the server closes its side — chat_server does so at once, after the lines it had
-// already queued for us — and then the program exits with status 0.  So nothing the server
-// sent before it saw our end is lost, and a script that pipes input in sees every reply.
-// If the server goes away first, the receiver prints one line on stderr and the program
-// exits with status 1 without waiting for more input:
-//     chat_client: the server closed the connection
-// (The book's client close()s the socket in the sender while the receiver may still be
-// reading it, and exit()s from a thread; here each thread ends on its own.)
+// "q", "Q" or end of input quits (exit 0, after every line the server had sent); a server that
+// goes away first: "chat_client: the server closed the connection", exit 1.
 #include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -75,8 +66,11 @@ void* send_msg(void* arg) {
     }
     if (!ok) return nullptr;  // the receiver reports a vanished server
     chat.quitting = true;
-    // Half-close: the server reads end of stream, and closes its side when it has sent us
-    // everything it had for us; our receiver then reads end of stream too.
+    // Half-close ("I will send no more"), not close(): the server reads end of stream and
+    // closes its side after everything it had for us; our receiver reads on until then, so
+    // nothing the server sent before it saw our end is lost — a script that pipes input in
+    // sees every reply.  (The book close()s the socket here while the receiver may still be
+    // reading it, and exit()s from a thread; here each thread ends on its own.)
     if (shutdown(chat.sock, SHUT_WR) == -1 && errno != ENOTCONN) common::warn("shutdown");
     return nullptr;
 }
@@ -112,13 +106,7 @@ int main(int argc, char* argv[]) {
         common::die_usage("HOST PORT NAME   (NAME: not empty, one line)");
     if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) common::die("signal");
 
-    common::Fd sock;
-    for (const addrinfo& ai : common::resolve(argv[1], argv[2], SOCK_STREAM)) {
-        sock.reset(socket(ai.ai_family, ai.ai_socktype, ai.ai_protocol));
-        if (sock && connect(sock.get(), ai.ai_addr, ai.ai_addrlen) == 0) break;
-        sock.reset();
-    }
-    if (!sock) common::die("connect to %s port %s", argv[1], argv[2]);
+    common::Fd sock = common::connect_tcp(argv[1], argv[2]);  // ch04's connect loop
 
     Chat chat{sock.get(), argv[3]};
     pthread_t snd_thread, rcv_thread;

@@ -2,27 +2,14 @@
 //
 // usage: semaphore          (reads whole numbers from stdin until end of input)
 //
-// One thread reads a number into the shared variable `num`; the other adds it to the sum.
-// They must strictly alternate: the reader may not overwrite `num` before it has been added,
-// and the adder may not add the same number twice.  A mutex cannot say "your turn"; two
-// semaphores can:
-//     sem_empty (starts at 1): `num` may be written.   The reader sem_wait()s on it.
-//     sem_full  (starts at 0): `num` holds a new number. The adder sem_wait()s on it.
-// sem_wait() takes 1 (blocking while it is 0), sem_post() gives 1 back (book: sem_two/one).
-//
-// What to observe: "read" and "add" lines strictly alternate, each thread printing its own:
+// One thread reads a number into the shared `num`, the other adds it to the sum; "read" and
+// "add" lines strictly alternate, each thread printing its own:
 //     $ printf '3 5 -2' | ./semaphore
 //     read 3
 //     add 3: sum 3
-//     read 5
-//     add 5: sum 8
-//     read -2
-//     add -2: sum 6
+//     ...
 //     Result: 6
-// A token that is not a number in the int range ends the input with one line on stderr and
-// exit status 1 (after the lines for the numbers before it), e.g.
-//     semaphore: not a number: 'abc'
-// On a terminal the reader prompts "Input num: ".
+// A token that is not an int ends the input: "semaphore: not a number: 'abc'", exit status 1.
 #include <pthread.h>
 #include <semaphore.h>
 #include <unistd.h>
@@ -38,6 +25,11 @@
 
 namespace {
 
+// The reader may not overwrite `num` before it has been added, and the adder may not add the
+// same number twice.  A mutex cannot say "your turn"; two semaphores can (book: sem_two/one):
+//     sem_empty (starts at 1): `num` may be written.   The reader sem_wait()s on it.
+//     sem_full  (starts at 0): `num` holds a new number. The adder sem_wait()s on it.
+// sem_wait() takes 1 (blocking while it is 0), sem_post() gives 1 back.
 sem_t sem_empty, sem_full;
 int num;            // written by the reader, read by the adder: one at a time
 bool done = false;  // set by the reader instead of a number at the end

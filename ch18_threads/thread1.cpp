@@ -2,19 +2,13 @@
 //
 // usage: thread1 [--main-ms MS]
 //
-// main() starts one thread with pthread_create(), passing it an argument (the count 5).
-// The thread prints "running thread" five times, one line every 100 ms.  main() itself
-// sleeps MS milliseconds (default 2000), prints "end of main" and returns.
-//
-// What to observe.  With the default, main sleeps long enough:
+// main() starts a thread that prints "running thread" five times, 100 ms apart, then sleeps
+// MS milliseconds (default 2000), prints "end of main" and returns.  With the default:
 //     running thread          (5 times, 100 ms apart)
 //     end of main
-// With --main-ms 150, main returns while the thread is still working:
+// With --main-ms 150 the thread never prints its last lines:
 //     running thread
 //     end of main
-// and the shell prompt is back: returning from main() calls exit(), which ends the whole
-// process, every thread in it included.  The thread never prints its last lines.
-// Guessing a long enough sleep is no way to wait for a thread; thread2 uses pthread_join().
 #include <pthread.h>
 
 #include <cerrno>
@@ -60,10 +54,12 @@ int main(int argc, char* argv[]) {
         errno = err;
         common::die("pthread_create");
     }
+    // Guessing a long enough sleep is no way to wait for a thread; thread2 uses pthread_join().
     sleep_ms(main_ms);
     puts("end of main");
     fflush(stdout);
-    // Returning from main() is exit(): the process ends here, with the thread in it.
+    // Returning from main() is exit(): the process ends here, with every thread in it — with
+    // --main-ms 150 while ours is still working, and the shell prompt is back.
     // (thread_param lives in main's frame: the thread must not outlive it, and does not.)
     return 0;
 }

@@ -2,21 +2,12 @@
 //
 // usage: thread2
 //
-// The thread prints "running thread" five times (100 ms apart) and returns a pointer to a
-// message it allocated on the heap.  main() calls pthread_join(), which blocks until the
-// thread has ended and stores the thread's return value in thr_ret; main prints it and frees
-// it.  No guessed sleep in main (compare thread1): join waits exactly as long as needed.
-//
+// The thread prints "running thread" five times (100 ms apart) and returns a message it
+// allocated on the heap; main() waits for it with pthread_join() and prints the message.
 // What to observe (always these six lines, in this order):
 //     running thread
-//     running thread
-//     running thread
-//     running thread
-//     running thread
+//     ...                     (five times)
 //     Thread return message: Hello, I'm thread~
-// The message was allocated by one thread and freed by another: threads share the heap.
-// pthread_join() blocks its caller; pthread_detach() (echo_thrserv, chat_server) does not,
-// and lets the system reclaim the thread when it ends, with nobody waiting for it.
 #include <pthread.h>
 
 #include <cerrno>
@@ -56,6 +47,9 @@ int main(int argc, char*[]) {
         errno = err;
         common::die("pthread_create");
     }
+    // pthread_join() blocks until the thread has ended and stores its return value in thr_ret:
+    // no guessed sleep (compare thread1).  It blocks its caller; pthread_detach() (echo_thrserv,
+    // chat_server) does not, and lets the system reclaim a thread nobody waits for.
     void* thr_ret = nullptr;
     if (int err = pthread_join(t_id, &thr_ret); err != 0) {
         errno = err;
@@ -63,6 +57,6 @@ int main(int argc, char*[]) {
     }
     if (thr_ret == nullptr) common::fatal("the thread could not allocate its message");
     printf("Thread return message: %s\n", static_cast<char*>(thr_ret));
-    free(thr_ret);
+    free(thr_ret);  // allocated by one thread, freed by another: threads share the heap
     return 0;
 }

@@ -3,22 +3,13 @@
 //
 // usage: thread3
 //
-// Two threads sum 1..5 and 6..10.  main() puts both ranges on the heap and hands each thread
-// a pointer to its range; each thread adds in a local variable (on its own stack) and stores
-// its total in the global array sum[] (in the data area, seen by every thread).  After
-// pthread_join() main adds the two totals.  Every thread prints where its variables live.
-//
-// What to observe (addresses vary from run to run, the pattern does not; the two thread lines
-// may come in either order):
+// Two threads sum 1..5 and 6..10; every thread prints where its variables live (addresses vary,
+// the pattern does not; the thread lines may come in either order):
 //     main:         stack 0x7ffe776dac58  global sum 0x5579ed0710b0  heap 0x5579ef8c5eb0
 //     thread 1..5:  stack 0x7fc8ec93ceb8  global sum 0x5579ed0710b0  heap 0x5579ef8c5eb0
 //     thread 6..10: stack 0x7fc8ec13beb8  global sum 0x5579ed0710b0  heap 0x5579ef8c5eb0
 //     result: 55
-// Same global, same heap block in all three; three different stack addresses, each in a
-// separate stack that pthread_create() set up for its thread.
-// The book lets both threads add to one global `sum`: two threads writing one variable
-// without a lock is a data race (临界区问题) — thread4 makes it visible.  Here each thread
-// writes only its own element, and main reads them after pthread_join(), so there is none.
+// Same global, same heap block in all three; three stacks, one per thread.
 #include <pthread.h>
 
 #include <cerrno>
@@ -41,6 +32,9 @@ void* thread_summation(void* arg) {
     long long local = 0;  // this thread's own stack
     for (int i = range->from; i <= range->to; ++i)
         local += i;
+    // The book lets both threads add to one global `sum`: two threads writing one variable
+    // without a lock is a data race (临界区问题) — thread4 makes it visible.  Here each thread
+    // writes only its own element, and main reads them after pthread_join(): no race.
     sum[range->index] = local;
     // One printf per line: stdio locks stdout per call, so lines from two threads never mix.
     char who[32];

@@ -4,20 +4,12 @@
 // usage: thread4 [--threads N] [--iterations M]     (N even, default 100; M default 1000000)
 //
 // Half of the N threads add 1 to the global `num` M times, the other half subtract 1 M
-// times.  Every +1 has its -1, so the result should be 0.  It seldom is:
+// times.  Every +1 has its -1, so the result should be 0.  It seldom is, at any -O level:
 //     $ ./thread4
 //     sizeof(long long): 8
 //     result: -4298274
-// `num += 1` is not one step but three: load num into a register, add 1, store it back.
-// When two threads on two cores (or one thread preempted between load and store) interleave
-// those steps, one thread's store overwrites the other's: an update is lost.  The code that
-// touches `num` is a critical section (临界区); mutex.cpp protects it.
-// The result differs from run to run; with a small M the threads may not overlap and it may
-// happen to be 0.  A race is a bug even when the sum comes out right: ThreadSanitizer
-// (thread4_tsan, built from this file with -fsanitize=thread) reports it every time:
-//     WARNING: ThreadSanitizer: data race ... in thread_inc ... thread_des
-// (Built without optimisation, the Debug default here.  An optimising compiler may fold the
-// loop into one addition, which makes lost updates rarer but leaves the race.)
+// The result differs from run to run.  ThreadSanitizer (thread4_tsan, built from this file
+// with -fsanitize=thread) reports the race every time; mutex.cpp fixes it.
 #include <pthread.h>
 
 #include <cerrno>
@@ -30,18 +22,29 @@
 
 namespace {
 
-long long num = 0;  // shared by every thread (data area), protected by nothing
+// Shared by every thread (data area), protected by nothing.  `volatile` is here for the
+// optimiser only: without it, at -O2 the compiler sees a loop of M plain updates that no other
+// code may observe (a data race is undefined behaviour, so it may assume there is none) and
+// folds it into ONE `num += M`: the threads then rarely overlap and the lost updates hide,
+// while the race stays.  volatile makes every iteration really load and store `num` — and
+// nothing more: it is no lock and no atomic, the race below is still undefined behaviour.
+volatile long long num = 0;
 long iterations = 1000000;
 
 void* thread_inc(void*) {
     for (long i = 0; i < iterations; ++i)
-        num += 1;  // critical section, unprotected
+        // The book's `num += 1` (C++20 deprecates += on a volatile; this is the same thing).  It
+        // is not one step but three: load num into a register, add 1, store it back.  When two
+        // threads interleave them (two cores, or one thread preempted between load and store),
+        // one thread's store overwrites the other's: an update is lost.  The code that touches
+        // `num` is a critical section (临界区), here unprotected.
+        num = num + 1;
     return nullptr;
 }
 
 void* thread_des(void*) {
     for (long i = 0; i < iterations; ++i)
-        num -= 1;  // critical section, unprotected
+        num = num - 1;  // critical section, unprotected
     return nullptr;
 }
 

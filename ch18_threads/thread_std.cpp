@@ -3,17 +3,12 @@
 //
 // usage: thread_std [--threads N] [--iterations M]     (N even, default 100; M default 20000)
 //
-// The counter of thread4 (half the threads add 1 M times, half subtract 1 M times) is run
-// twice: first each update is guarded by a std::mutex (std::lock_guard locks it in its
-// constructor and unlocks it in its destructor, also on an early return), then by a
-// std::counting_semaphore<1> that starts at 1 — a binary semaphore used as a lock:
-// acquire() is sem_wait(), release() is sem_post().  std::thread's constructor is
-// pthread_create(), join() is pthread_join() (on Linux they are exactly that underneath).
-//
-// What to observe (always):
+// thread4's counter is run twice, first guarded by a std::mutex, then by a
+// std::counting_semaphore<1> used as a lock.  What to observe (always):
 //     std::mutex: result 0
 //     std::counting_semaphore: result 0
 // Remove the lock_guard line and the first result is wrong again, as in thread4.
+// (std::thread is pthread_create() underneath, join() is pthread_join().)
 #include <cstdio>
 #include <cstring>
 #include <mutex>
@@ -72,7 +67,8 @@ int main(int argc, char* argv[]) {
     fflush(stdout);
 
     num = 0;
-    std::counting_semaphore<1> slot(1);  // one thread at a time may hold the slot
+    // A binary semaphore used as a lock: it starts at 1, one thread at a time may hold it.
+    std::counting_semaphore<1> slot(1);
     run_threads(threads, iterations, [&](int step) {
         slot.acquire();  // sem_wait(): 1 -> 0, or block while another thread holds it
         num += step;
