@@ -8,13 +8,13 @@
 // and answered with a reset, while the data written right before close() still arrives whole;
 // input left unread at close() turns the close into a reset; SHUT_WR, SHUT_RD and SHUT_RDWR do
 // what the README says on Linux; strace shows shutdown(fd, SHUT_WR), and with --close no
-// shutdown at all; a client that disconnects mid-file, never reads, never ends its stream, or
-// trickles does not stop the server (--timeout-ms, --deadline-ms), nor does the descriptor
-// limit; the server SIGKILLed anywhere in a transfer never leaves a complete-looking OUTFILE
-// (end of stream is not proof of completion: the size is); file_client keeps only what the
-// size proves complete; socat as client and as server; IPv6; a missing or unreadable FILE
-// fails before listening; bad usage, refused connections, unknown hosts and an uncreatable
-// OUTFILE give one line and the right exit status.
+// shutdown at all; a client that disconnects mid-file stops neither server; one that never
+// reads, never ends its stream, or trickles does not stop bounded_file_server (--timeout-ms,
+// --deadline-ms), nor does the descriptor limit; the server SIGKILLed anywhere in a transfer never
+// leaves a complete-looking OUTFILE (end of stream is not proof of completion: the size is);
+// file_client keeps only what the size proves complete; socat as client and as server; IPv6; a
+// missing or unreadable FILE fails before listening; bad usage, refused connections, unknown hosts
+// and an uncreatable OUTFILE give one line and the right exit status.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/sockios.h>
