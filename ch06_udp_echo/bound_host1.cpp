@@ -1,21 +1,14 @@
 // bound_host1.cpp — UDP keeps message boundaries (数据传输中存在边界), book ch. 6
-// (bound_host1.c).  bound_host2 sends three datagrams of different sizes; this program lets
-// all three pile up in its socket's receive buffer before it reads anything, then reads with
-// three recvfrom() calls into a buffer with room for all of them.  Each call returns exactly
-// one datagram: 调用几次 sendto 就需要几次 recvfrom.  Over TCP the same three writes could come
-// back as one read, or as many (ch01's tcp_client_bytewise reads one write() byte by byte).
+// (bound_host1.c): three datagrams pile up unread, then three recvfrom() calls return exactly
+// one datagram each (调用几次 sendto 就需要几次 recvfrom).
 //
-// usage: bound_host1 PORT [--wait-ms N]
-//   Without --wait-ms it waits for a line (Enter) or end of input on stdin before reading:
-//   run bound_host2 meanwhile.  --wait-ms N (0..60000) sleeps N ms instead, like the book's
-//   sleep(5) — a guess at how long bound_host2 needs, fine for a demo, not for a test.
+// usage: bound_host1 PORT [--wait-ms N]   (waits for Enter, or N ms like the book's sleep(5))
 //
-// What to observe (after `bound_host2 127.0.0.1 PORT` has run):
+// What you will see (after `bound_host2 127.0.0.1 PORT` has run), then exit 0:
 //     bound to [::]:9190
 //     Message 1 (3 bytes): Hi!
 //     Message 2 (21 bytes): I'm another UDP host!
 //     Message 3 (16 bytes): Nice to meet you
-// Then it exits (status 0), as the book's program does.
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -38,6 +31,7 @@ int main(int argc, char* argv[]) {
     else if (argc != 2)
         common::die_usage("PORT [--wait-ms N]");
 
+    // The UDP server's setup, taught in uecho_server.cpp: socket(SOCK_DGRAM), bind(), no listen().
     common::Fd sock;
     for (const addrinfo& ai : common::listen_addresses(argv[1], SOCK_DGRAM)) {
         sock.reset(socket(ai.ai_family, ai.ai_socktype, ai.ai_protocol));  // SOCK_DGRAM
@@ -51,6 +45,8 @@ int main(int argc, char* argv[]) {
     if (!sock) common::die("bind to port %s", argv[1]);
     common::print_ready("bound to", sock.get());
 
+    // --wait-ms is the book's sleep(5): a guess at how long bound_host2 needs, fine for a demo,
+    // not for a test; by default a line (Enter) or end of input on stdin says "now read".
     // Not reading yet: datagrams that arrive now queue up in the socket's receive buffer.
     if (wait_ms >= 0) {
         std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms));
@@ -63,6 +59,9 @@ int main(int argc, char* argv[]) {
         while ((n == 1 && c != '\n') || (n == -1 && errno == EINTR));
     }
 
+    // The buffer has room for all three datagrams, yet each recvfrom() returns one.  Over TCP
+    // the same three writes could come back as one read, or as many (ch01's
+    // tcp_client_bytewise reads one write() byte by byte).
     char buf[65536];  // room for all three datagrams, and for the largest one UDP can carry
     for (int i = 1; i <= 3; ++i) {
         sockaddr_storage from{};

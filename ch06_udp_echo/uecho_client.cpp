@@ -1,21 +1,13 @@
 // uecho_client.cpp — UDP echo client with an unconnected socket (未连接的UDP套接字), book
-// ch. 6 (uecho_client.c).  Each sendto() names the destination: the kernel registers the
-// target address, sends the datagram, and forgets the target again.  recvfrom() accepts a
-// datagram from anyone, so the client itself checks who sent it.
+// ch. 6 (uecho_client.c): every sendto() names the server, and recvfrom() takes a datagram
+// from anyone, so the client checks who sent it.
 //
 // usage: uecho_client HOST PORT [--timeout-ms N]     (N: 1..60000, default 3000)
 //
-// What to observe: each line typed (or piped) in is sent as ONE datagram, without its '\n'
-// (an empty line is an empty datagram), and its echo printed as the book does:
+// What you will see: each line typed is ONE datagram (without its '\n'), and its echo:
 //     Message from server: hello
-// The program never calls bind(): the first sendto() gives the socket a port, on stderr:
+// or after N ms   no reply (UDP does not retransmit)   and on stderr, once:
 //     uecho_client: the first sendto() bound this socket to 0.0.0.0:40158
-// UDP does not retransmit: a datagram (or its echo) that is lost is simply gone.  Instead
-// of blocking in recvfrom() forever, the client waits --timeout-ms, then prints
-//     no reply (UDP does not retransmit)
-// and reads the next line.  A datagram from any other address, or one that is not the echo
-// of this line (a late echo of an earlier one), is skipped with a line on stderr:
-//     uecho_client: ignored a datagram from 127.0.0.1:5555 (not the server)
 // A line "q" or "Q", or end of input, quits with status 0.
 #include <netinet/in.h>
 #include <poll.h>
@@ -58,6 +50,8 @@ int main(int argc, char* argv[]) {
     else if (argc != 3)
         common::die_usage("HOST PORT [--timeout-ms N]");
 
+    // Each sendto() registers the target address, sends the datagram, and forgets the target
+    // again.  The program never calls bind(): the first sendto() gives the socket a port.
     // No connect(): keep the server's address and pass it to every sendto().
     common::Fd sock;
     sockaddr_storage serv_addr{};
@@ -100,6 +94,9 @@ int main(int argc, char* argv[]) {
                          common::to_string(reinterpret_cast<sockaddr*>(&local)).c_str());
         }
 
+        // UDP does not retransmit: a datagram (or its echo) that is lost is simply gone, and
+        // recvfrom() would block forever.  So the client waits at most --timeout-ms, then
+        // reads the next line.
         // Wait for the echo until the deadline.  poll() (see ch12) rather than SO_RCVTIMEO:
         // the limit is for the whole wait, however many stray datagrams arrive meanwhile.
         auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
@@ -121,6 +118,8 @@ int main(int argc, char* argv[]) {
             if (n == -1 && errno == EINTR) continue;
             if (n == -1) common::die("recvfrom");
             std::string from_text = common::to_string(reinterpret_cast<sockaddr*>(&from));
+            // recvfrom() takes a datagram from any address: a stranger's, or a late echo of an
+            // earlier line, is skipped with a line on stderr.
             if (!same_address(from, serv_addr)) {
                 common::note("ignored a datagram from %s (not the server)", from_text.c_str());
                 continue;

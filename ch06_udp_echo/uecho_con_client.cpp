@@ -1,21 +1,13 @@
 // uecho_con_client.cpp — the connected UDP socket (已连接UDP套接字), book ch. 6
-// (uecho_con_client.c).  connect() on a SOCK_DGRAM socket sends nothing: it only registers
-// the server's address in the socket, once.  After that, plain write() and read() work, and
-// the kernel does what uecho_client does by hand: it sends every datagram to the server and
-// delivers only datagrams that come from the server.  (An unconnected sendto() registers
-// the target, sends, and removes the target again, for every datagram.)
+// (uecho_con_client.c): connect() on SOCK_DGRAM sends nothing, it registers the server's
+// address once; then write() and read() work, and only the server's datagrams arrive.
 //
 // usage: uecho_con_client HOST PORT [--timeout-ms N]     (N: 1..60000, default 3000)
 //
-// What to observe: on stderr, right after connect(), the port is already assigned:
-//     uecho_con_client: connected to 127.0.0.1:9190 from 127.0.0.1:40158
-// then, like uecho_client, one datagram per line and
-//     Message from server: hello
-// or after --timeout-ms (SO_RCVTIMEO)   no reply (UDP does not retransmit)
-// Only a connected UDP socket learns that nothing listens on the port: the peer's kernel
-// answers with an ICMP "port unreachable", and the next call on the socket fails:
+// What you will see: on stderr   uecho_con_client: connected to 127.0.0.1:9190 from 127.0.0.1:40158
+// then one datagram per line and   Message from server: hello   (or   no reply ...), and with
+// no server:
 //     uecho_con_client: read from 127.0.0.1:9190: Connection refused       (exit 1)
-// Linux reports it to connected sockets only (uecho_client just times out).
 // A line "q" or "Q", or end of input, quits with status 0.
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -39,6 +31,9 @@ int main(int argc, char* argv[]) {
     else if (argc != 3)
         common::die_usage("HOST PORT [--timeout-ms N]");
 
+    // connect() on a UDP socket: the kernel now does what uecho_client does by hand, for every
+    // datagram (an unconnected sendto() registers the target, sends, and removes it again).
+    // It also assigns the local port at once.
     common::Fd sock;
     for (const addrinfo& ai : common::resolve(argv[1], argv[2], SOCK_DGRAM)) {
         sock.reset(socket(ai.ai_family, ai.ai_socktype, ai.ai_protocol));  // SOCK_DGRAM
@@ -73,6 +68,9 @@ int main(int argc, char* argv[]) {
         }
         if (!std::getline(std::cin, line) || line == "q" || line == "Q") break;
 
+        // Only a connected UDP socket learns that nothing listens on the port: the peer's kernel
+        // answers with an ICMP "port unreachable", and the next call on the socket fails with
+        // ECONNREFUSED.  Linux reports it to connected sockets only (uecho_client times out).
         // write() on a connected UDP socket: one call, one datagram (an empty line: empty).
         if (write(sock.get(), line.data(), line.size()) == -1) {
             if (errno != EMSGSIZE) common::die("write to %s", peer_text.c_str());

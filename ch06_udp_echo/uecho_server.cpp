@@ -1,23 +1,15 @@
 // uecho_server.cpp — UDP echo server (book ch. 6, uecho_server.c): no listen(), no accept(),
-// no connections.  One socket, bound to a port, serves everyone: recvfrom() says who sent
-// each datagram (数据报), sendto() sends it back to exactly that address.
+// no connections; recvfrom() says who sent each datagram (数据报), sendto() sends it back.
 //
 // usage: uecho_server PORT [--buf N]
 //   --buf N   receive into a buffer of N bytes (1..65536) instead of 65536, to see truncation
 //
-// What to observe (stdout, one flushed line per datagram):
+// What you will see (stdout, one flushed line per datagram):
 //     bound to [::]:9190
 //     echoed 6 bytes to [::ffff:127.0.0.1]:40158
 //     echoed 0 bytes to [::ffff:127.0.0.1]:40158
-// A datagram is a message with boundaries: one recvfrom() returns one whole datagram, also
-// an empty one (0 bytes is a datagram here, not "end of stream" as in TCP), and it goes back
-// as one datagram of the same size.  The default buffer holds the largest UDP payload
-// (65,507 bytes over IPv4, 65,527 over IPv6).  A datagram bigger than the buffer is cut
-// and the rest is gone — the kernel does not keep it for the next call.  MSG_TRUNC makes
-// recvfrom() return the real size, so the cut is reported, never silent:
+// and for a datagram bigger than --buf, on stderr:
 //     uecho_server: datagram from 127.0.0.1:40158 truncated: 100 bytes, buffer 16; echoed 16
-// The server runs until killed.  Nothing here waits for a particular client, so a client
-// that vanishes costs nothing (compare ch04's echo_server, which serves one at a time).
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -39,6 +31,9 @@ int main(int argc, char* argv[]) {
     else if (argc != 2)
         common::die_usage(kUsage);
 
+    // The UDP server's setup (bound_host1 and ch14's receivers repeat it): socket(SOCK_DGRAM)
+    // and bind(), nothing more.  One socket serves everyone: a client that vanishes costs
+    // nothing (compare ch04's echo_server, which serves one client at a time).
     common::Fd sock;
     for (const addrinfo& ai : common::listen_addresses(argv[1], SOCK_DGRAM)) {
         sock.reset(socket(ai.ai_family, ai.ai_socktype, ai.ai_protocol));  // SOCK_DGRAM
@@ -58,6 +53,9 @@ int main(int argc, char* argv[]) {
     for (;;) {
         sockaddr_storage from{};
         socklen_t from_len = sizeof from;
+        // One recvfrom() returns one whole datagram, also an empty one (0 bytes is a datagram
+        // here, not "end of stream" as in TCP).  A datagram bigger than buf is cut and the rest
+        // is gone: the kernel does not keep it for the next call.  So the cut is reported:
         // MSG_TRUNC: return the datagram's real length, even when it was longer than buf.
         ssize_t n = recvfrom(sock.get(), buf.data(), buf.size(), MSG_TRUNC,
                              reinterpret_cast<sockaddr*>(&from), &from_len);

@@ -1,21 +1,14 @@
 // file_client.cpp — receives a file until end of stream, then answers, book ch. 7
-// (file_client.c).  The server's shutdown(SHUT_WR) arrives as end of stream: read() returns
-// 0 — and the client's own output stream is still open, so it can send "Thank you" afterwards.
-// End of stream alone does not prove the file complete: a crashed server's kernel sends FIN
-// too.  So the server sends the size first (8 bytes, network byte order), and the file counts
-// only if exactly that many bytes came before the FIN.
+// (file_client.c): the server's shutdown(SHUT_WR) arrives as read() == 0, and our own output
+// stream is still open, so "Thank you" can follow.
 //
 // usage: file_client HOST PORT OUTFILE
 //
-// What to observe (stdout):
+// What you will see (stdout), and file_server prints   Message from client: Thank you
 //     Received file data: 1234 bytes -> OUTFILE
 //     Sent: Thank you
-// and file_server prints   Message from client: Thank you.   The bytes go to a temporary
-// OUTFILE.part-XXXXXX beside OUTFILE, renamed to OUTFILE once the file is complete.
-// Otherwise: one line naming what arrived, exit 1, no answer, and no OUTFILE (an older
-// OUTFILE stays as it was), e.g.
+// A transfer that is not complete: one line naming what arrived, exit 1, no answer, no OUTFILE
 //     file_client: transfer incomplete: 161533516 of 209715200 bytes
-//     file_client: read (after 65536 of 209715200 bytes): Connection reset by peer
 #include <endian.h>
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -29,6 +22,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <string_view>
 
@@ -55,25 +49,22 @@ int main(int argc, char* argv[]) {
     // If the server has gone, write() must fail with EPIPE (reported below), not kill us.
     if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) common::die("signal");
 
-    // The partial file lives beside OUTFILE (same directory, so same file system: rename()
-    // can replace OUTFILE in one atomic step).  Created before connecting: a bad OUTFILE
-    // fails before the server sends anything.
+    // A bad OUTFILE fails before the server sends anything: its directory must take a file.
+    std::string dir = std::filesystem::path(out_path).parent_path();
+    if (access(dir.empty() ? "." : dir.c_str(), W_OK | X_OK) == -1)
+        common::die("cannot create %s", out_path);
+
+    // The connect loop of ch04's echo_client.cpp.
+    common::Fd sock = common::connect_tcp(argv[1], argv[2]);
+
+    // End of stream alone does not prove the file complete (a crashed server's kernel sends
+    // FIN too): the bytes go to OUTFILE.part-XXXXXX, which becomes OUTFILE only when the size
+    // that came first matches.  Beside OUTFILE: the same file system, so rename() is atomic.
     partial_path = std::string(out_path) + ".part-XXXXXX";
     common::Fd out_fd(mkstemp(partial_path.data()));
     if (!out_fd) {
         partial_path.clear();
         common::die("cannot create %s", out_path);
-    }
-
-    common::Fd sock;
-    for (const addrinfo& ai : common::resolve(argv[1], argv[2], SOCK_STREAM)) {
-        sock.reset(socket(ai.ai_family, ai.ai_socktype, ai.ai_protocol));
-        if (sock && connect(sock.get(), ai.ai_addr, ai.ai_addrlen) == 0) break;
-        sock.reset();
-    }
-    if (!sock) {
-        remove_partial();
-        common::die("connect to %s port %s", argv[1], argv[2]);
     }
 
     // Read until end of stream: read() returns 0 once the server's FIN has arrived and every

@@ -1,120 +1,78 @@
-// file_server.cpp — half-close (半关闭) with shutdown(), book ch. 7 (file_server.c).
-// For each client: send FILE, then shutdown(SHUT_WR).  That closes only our output stream:
-// the client reads to end of stream, yet the connection stays open in the other direction,
-// so the server can still read the client's last words.  close() would close both at once.
-// The file goes out behind its size (8 bytes, network byte order): end of stream alone proves
-// nothing, a crashed server's kernel sends FIN too (README).
+// file_server.cpp — half-close (半关闭) with shutdown(), book ch. 7 (file_server.c): send a
+// file, shutdown(SHUT_WR), and still read the client's "Thank you".
 //
-// usage: file_server PORT FILE [--close] [--timeout-ms N] [--deadline-ms N]
-//   --close          close() instead of shutdown(SHUT_WR): the client's message is lost
-//   --timeout-ms N   drop a client that takes nothing or sends nothing for N ms (default
-//                    5000; 0 waits forever, like the book)
-//   --deadline-ms N  drop a client whose whole exchange (file, answer, end of stream) is not
-//                    over N ms after accept() (default 60000; 0: no deadline, like the book)
+// usage: file_server PORT FILE [--close]     (--close: close() instead, the answer is lost)
 //
-// What to observe (stdout; N counts clients from 1):
+// What you will see (stdout; N counts clients from 1):
 //     listening on [::]:9190
 //     client 1 connected from [::ffff:127.0.0.1]:40158
 //     client 1: sent 1234 bytes, shutdown(SHUT_WR)
 //     Message from client: Thank you
 //     client 1: end of stream after 9 bytes, closed
-// With --close the second line ends in close() and nothing follows: the file still arrives
-// whole, but "Thank you" reaches a closed socket, whose kernel answers with a reset (RST).
-// Clients are served one after another (iterative, like ch04); one that disconnects, stalls
-// or trickles costs one line on stderr, and the next one is served.
+// One client after another, with no time limit (the book's way; bounded_file_server has one).
 #include <endian.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <string>
 
-#include "common/args.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/io.hpp"
 #include "common/net.hpp"
 
 namespace {
-constexpr const char* kUsage = "PORT FILE [--close] [--timeout-ms N] [--deadline-ms N]";
 constexpr size_t kMaxShown = 1024;  // of the client's message
-constexpr int kMaxPauseMs = 1000;   // the longest wait between two accept() attempts
+char buf[16384];
 
-using Clock = std::chrono::steady_clock;
-
-// How long one client may take: STALL_MS without progress (0: no limit), and the whole
-// exchange until DEADLINE (Clock::time_point::max(): none).
-struct Limits {
-    long stall_ms;
-    Clock::time_point deadline;
-};
-// What became of a wait or a send: done, no progress for STALL_MS, DEADLINE passed, or the
-// client has gone (EPIPE, ECONNRESET: errno tells).
-enum class Outcome { kDone, kStalled, kLate, kGone };
-
-// Waits until FD is ready for EVENTS (POLLIN, POLLOUT), within LIMITS.  The socket stays in
-// blocking mode; this poll() is what bounds the time, and the call after it does not block.
-Outcome wait_for(int fd, short events, const Limits& limits) {
-    for (;;) {
-        long ms = limits.stall_ms > 0 ? limits.stall_ms : -1;  // -1: poll() waits forever
-        if (limits.deadline != Clock::time_point::max()) {
-            auto left =
-                std::chrono::ceil<std::chrono::milliseconds>(limits.deadline - Clock::now());
-            if (left.count() <= 0) return Outcome::kLate;
-            if (ms == -1 || left.count() < ms) ms = left.count();
-        }
-        pollfd p{fd, events, 0};
-        int n = poll(&p, 1, static_cast<int>(ms));
-        if (n == -1 && errno != EINTR) common::die("poll");
-        if (n > 0) return Outcome::kDone;  // ready, or an error that the next call reports
-        if (n == 0 && Clock::now() < limits.deadline && ms == limits.stall_ms)
-            return Outcome::kStalled;
-        // EINTR, or the deadline's poll(): check the time again.
-    }
-}
-
-// Sends LEN bytes.  send() with MSG_DONTWAIT takes what fits and never blocks; when nothing
-// fits, wait_for() waits, so that neither a stalled nor a trickling reader holds us past LIMITS.
-Outcome send_all_within(int fd, const char* data, size_t len, const Limits& limits) {
-    while (len > 0) {
-        if (Clock::now() >= limits.deadline) return Outcome::kLate;  // a reader that never pauses
-        ssize_t n = send(fd, data, len, MSG_DONTWAIT);
+// Sends FILE's size, then FILE from its start; false (and one stderr line) if the client has
+// gone or FILE shrank.  *sent: bytes of the file sent.
+bool send_file(int client_fd, int file_fd, const char* path, unsigned long client, uint64_t* sent) {
+    struct stat st;
+    if (fstat(file_fd, &st) == -1) common::die("fstat %s", path);
+    // The book's client takes end of stream for "the file is complete".  But a crashed
+    // server's kernel sends an ordinary FIN too, so the size goes first: 8 bytes, big-endian
+    // (network order), in the same send() as the first bytes of the file.
+    const uint64_t size = static_cast<uint64_t>(st.st_size);
+    const uint64_t size_be = htobe64(size);
+    memcpy(buf, &size_be, sizeof size_be);
+    size_t fill = sizeof size_be;  // bytes in buf ahead of the file's
+    for (*sent = 0;;) {
+        size_t want = static_cast<size_t>(std::min<uint64_t>(sizeof buf - fill, size - *sent));
+        ssize_t n = want == 0 ? 0 : pread(file_fd, buf + fill, want, static_cast<off_t>(*sent));
         if (n == -1 && errno == EINTR) continue;
-        if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            if (Outcome w = wait_for(fd, POLLOUT, limits); w != Outcome::kDone) return w;
-            continue;
+        if (n == -1) common::die("read %s", path);
+        if (n == 0 && *sent < size) {  // FILE shrank since fstat(): no FIN, the client must know
+            common::note("client %lu: %s ended at %llu of %llu bytes, closing", client, path,
+                         static_cast<unsigned long long>(*sent),
+                         static_cast<unsigned long long>(size));
+            return false;
         }
-        if (n == -1) return Outcome::kGone;
-        data += n;
-        len -= static_cast<size_t>(n);
+        if (!common::write_all(client_fd, buf, fill + static_cast<size_t>(n))) {
+            common::warn("client %lu: send after %llu bytes", client,  // EPIPE, ECONNRESET
+                         static_cast<unsigned long long>(*sent));
+            return false;
+        }
+        *sent += static_cast<uint64_t>(n);
+        fill = 0;
+        if (*sent == size) return true;
     }
-    return Outcome::kDone;
 }
 }  // namespace
 
 int main(int argc, char* argv[]) {
-    if (argc < 3) common::die_usage(kUsage);
-    bool close_mode = false;
-    long timeout_ms = 5000, deadline_ms = 60000;
-    for (int i = 3; i < argc; ++i) {
-        if (strcmp(argv[i], "--close") == 0)
-            close_mode = true;
-        else if (strcmp(argv[i], "--timeout-ms") == 0 && i + 1 < argc)
-            timeout_ms = common::number_arg("--timeout-ms", argv[++i], 0, 600000);
-        else if (strcmp(argv[i], "--deadline-ms") == 0 && i + 1 < argc)
-            deadline_ms = common::number_arg("--deadline-ms", argv[++i], 0, 3600000);
-        else
-            common::die_usage(kUsage);
-    }
+    constexpr const char* kUsage = "PORT FILE [--close]";
+    if (argc < 3 || argc > 4) common::die_usage(kUsage);
+    const bool close_mode = argc == 4;
+    if (close_mode && strcmp(argv[3], "--close") != 0) common::die_usage(kUsage);
     common::port_arg(argv[1]);  // a bad port is bad usage, whatever FILE is
 
     // Check FILE before listening: a server that cannot serve should not accept anyone.
@@ -127,107 +85,25 @@ int main(int argc, char* argv[]) {
     // A client that disconnects mid-file must not kill us: send() fails with EPIPE instead.
     if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) common::die("signal");
 
-    common::Fd listen_fd;
-    for (const addrinfo& ai : common::listen_addresses(argv[1], SOCK_STREAM)) {
-        listen_fd.reset(socket(ai.ai_family, ai.ai_socktype, ai.ai_protocol));
-        if (!listen_fd) continue;
-        int on = 1, off = 0;
-        setsockopt(listen_fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-        if (ai.ai_family == AF_INET6)
-            setsockopt(listen_fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
-        if (bind(listen_fd.get(), ai.ai_addr, ai.ai_addrlen) == 0) break;
-        listen_fd.reset();
-    }
-    if (!listen_fd) common::die("bind to port %s", argv[1]);
-    if (listen(listen_fd.get(), SOMAXCONN) == -1) common::die("listen");
+    // The setup of ch04's echo_server.cpp: socket(), SO_REUSEADDR, bind(), listen().
+    common::Fd listen_fd = common::listen_tcp(argv[1]);
     common::print_ready("listening on", listen_fd.get());
 
-    static char buf[16384];
-    int pause_ms = 0, retries = 0;  // while accept() lacks descriptors or memory
     for (unsigned long client = 0;;) {
         sockaddr_storage addr{};
         socklen_t addr_len = sizeof addr;
         common::Fd client_fd(
             accept(listen_fd.get(), reinterpret_cast<sockaddr*>(&addr), &addr_len));
-        if (!client_fd) {
-            switch (common::accept_failure(errno)) {
-                case common::AcceptFailure::kRetry:       // EINTR, or a client gone before accept()
-                case common::AcceptFailure::kWouldBlock:  // (not on a blocking socket)
-                    continue;
-                case common::AcceptFailure::kExhausted:
-                    // EMFILE, ENFILE, ENOBUFS, ENOMEM: the client stays in the backlog.  An
-                    // iterative server has no other client whose leaving would free what is
-                    // missing, so it waits and tries again: 10 ms, doubling up to 1 s.  Not
-                    // poll() on listen_fd: the waiting client keeps it readable, and poll()
-                    // would return at once, a busy loop.  Said once, not at every attempt.
-                    if (pause_ms == 0)
-                        common::note("accept: %s: retrying, with back-off up to %d ms",
-                                     strerror(errno), kMaxPauseMs);
-                    pause_ms = std::min(pause_ms == 0 ? 10 : 2 * pause_ms, kMaxPauseMs);
-                    ++retries;
-                    poll(nullptr, 0, pause_ms);
-                    continue;
-                case common::AcceptFailure::kFatal:  // EBADF, EINVAL, ...: a bug of ours
-                    common::die("accept");
-            }
-        }
-        if (pause_ms > 0) {
-            common::note("accepting again after %d retries", retries);
-            pause_ms = retries = 0;
-        }
-        ++client;
-        printf("client %lu connected from %s\n", client,
+        if (!client_fd && common::accept_failure(errno) == common::AcceptFailure::kRetry)
+            continue;                           // EINTR, or a client gone before accept()
+        if (!client_fd) common::die("accept");  // EMFILE too: bounded_file_server waits
+        printf("client %lu connected from %s\n", ++client,
                common::to_string(reinterpret_cast<sockaddr*>(&addr)).c_str());
         fflush(stdout);
-        // Iterative: while one client is served, everyone else waits.  So each client gets
-        // deadline_ms for the whole exchange, and timeout_ms for each wait within it.
-        const Limits limits{timeout_ms, deadline_ms > 0
-                                            ? Clock::now() + std::chrono::milliseconds(deadline_ms)
-                                            : Clock::time_point::max()};
 
-        // 1. The size of the file, then the file, from its start for every client.  The size
-        // goes out with the first bytes, in one send(): 8 bytes, big-endian (network order).
-        if (fstat(file_fd.get(), &st) == -1) common::die("fstat %s", argv[2]);
-        const uint64_t size = static_cast<uint64_t>(st.st_size);  // as it is now
-        const uint64_t size_be = htobe64(size);
-        memcpy(buf, &size_be, sizeof size_be);
-        size_t fill = sizeof size_be;  // bytes in buf ahead of the file's
-        uint64_t sent = 0;             // bytes of the file
-        bool ok = true;
-        for (;;) {
-            size_t want = static_cast<size_t>(std::min<uint64_t>(sizeof buf - fill, size - sent));
-            ssize_t n = want == 0 ? 0 : pread(file_fd.get(), buf + fill, want, sent);
-            if (n == -1 && errno == EINTR) continue;
-            if (n == -1) common::die("read %s", argv[2]);
-            if (n == 0 && sent < size) {  // FILE shrank since fstat(): the client must know
-                common::note("client %lu: %s ended at %llu of %llu bytes, closing", client, argv[2],
-                             static_cast<unsigned long long>(sent),
-                             static_cast<unsigned long long>(size));
-                ok = false;
-                break;
-            }
-            Outcome w =
-                send_all_within(client_fd.get(), buf, fill + static_cast<size_t>(n), limits);
-            if (w == Outcome::kStalled)
-                common::note("client %lu: not reading for %ld ms, closing", client, timeout_ms);
-            else if (w == Outcome::kLate)
-                common::note(
-                    "client %lu: deadline of %ld ms passed after %llu of %llu bytes, "
-                    "closing",
-                    client, deadline_ms, static_cast<unsigned long long>(sent),
-                    static_cast<unsigned long long>(size));
-            else if (w == Outcome::kGone)  // EPIPE, ECONNRESET
-                common::warn("client %lu: send after %llu bytes", client,
-                             static_cast<unsigned long long>(sent));
-            if (w != Outcome::kDone) {
-                ok = false;
-                break;
-            }
-            sent += static_cast<uint64_t>(n);
-            fill = 0;
-            if (sent == size) break;
-        }
-        if (!ok) continue;  // client_fd closes here
+        // 1. The size, then the file.
+        uint64_t sent;
+        if (!send_file(client_fd.get(), file_fd.get(), argv[2], client, &sent)) continue;
 
         if (close_mode) {
             // Both streams closed: what we wrote is still delivered, then FIN.  We can no
@@ -240,6 +116,7 @@ int main(int argc, char* argv[]) {
         }
 
         // 2. Half-close: FIN after the last byte of the file, the input stream stays open.
+        // The client reads to end of stream (read() == 0), and can still answer.
         if (shutdown(client_fd.get(), SHUT_WR) == -1) {
             common::warn("client %lu: shutdown", client);
             continue;
@@ -252,19 +129,6 @@ int main(int argc, char* argv[]) {
         std::string message;
         size_t received = 0;
         for (;;) {
-            Outcome w = wait_for(client_fd.get(), POLLIN, limits);
-            if (w == Outcome::kStalled) {
-                common::note("client %lu: no end of stream for %ld ms, closing", client,
-                             timeout_ms);
-                break;
-            }
-            if (w == Outcome::kLate) {
-                common::note(
-                    "client %lu: deadline of %ld ms passed with no end of stream after "
-                    "%zu bytes, closing",
-                    client, deadline_ms, received);
-                break;
-            }
             ssize_t n = read(client_fd.get(), buf, sizeof buf);
             if (n == -1 && errno == EINTR) continue;
             if (n == -1) {

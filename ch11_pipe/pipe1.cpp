@@ -3,20 +3,12 @@
 //
 // usage: pipe1
 //
-// After fork() two processes share no memory: a variable the child sets is not seen by the
-// parent (ch10).  To exchange data they go through the kernel.  pipe(fds) creates a pipe and
-// two descriptors for it: fds[0] is the read end (出口), fds[1] the write end (入口).  fork()
-// copies both descriptors into the child, so both processes reach the same pipe.
-//
-// What to observe (the pid varies):
+// What you will see (the pid varies):
 //     pipe: fds[0] = 3 is the read end, fds[1] = 4 is the write end
 //     child: writes "Who are you?" into fds[1]
 //     parent: read "Who are you?" from fds[0]
 //     parent: read() returned 0: end of file, no write end is open any more
 //     parent: child 12345 exited with status 0
-// Each process closes the end it does not use.  The parent must close its copy of fds[1]:
-// read() returns 0 only when every write end is closed, and the parent's own copy would keep
-// it waiting for itself forever.
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,6 +26,9 @@ int main(int argc, char*[]) {
     constexpr std::string_view kMessage = "Who are you?";
 
     int fds[2];
+    // After fork() two processes share no memory (ch10): they exchange data through the
+    // kernel.  pipe(fds) creates a pipe and two descriptors for it: fds[0] is the read end
+    // (出口), fds[1] the write end (入口).  fork() copies both into the child.
     if (pipe(fds) == -1) common::die("pipe");
     printf("pipe: fds[0] = %d is the read end, fds[1] = %d is the write end\n", fds[0], fds[1]);
     fflush(stdout);  // before fork(): else the child inherits the buffered line and prints it too
@@ -50,6 +45,8 @@ int main(int argc, char*[]) {
         exit(0);
     }
 
+    // read() returns 0 only when every write end is closed: the parent's own copy of fds[1]
+    // would keep it waiting for itself forever.
     close(fds[1]);  // the parent only reads
     std::string received;
     char buf[64];

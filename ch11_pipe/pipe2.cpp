@@ -1,25 +1,15 @@
-// pipe2.cpp — one pipe used in both directions (book ch. 11), and the race it contains.
+// pipe2.cpp — one pipe used in both directions (book ch. 11), and the race it contains: a pipe
+// does not know who wrote which bytes, whoever calls read() first takes them.
 //
 // usage: pipe2 [--sleep N] [--slow-parent]
+//   --sleep N      the child's sleep before it reads (0..10 s, default 2: the book's "fix")
+//   --slow-parent  the parent reads only after the child has finished: the race is lost
 //
-// The child writes "Who are you?" into the pipe and later reads the answer from the SAME pipe;
-// the parent reads the question and writes "Thank you for your message".  A pipe does not know
-// who wrote which bytes: whoever calls read() first takes them.  The book makes the child
-// sleep(2) before it reads, so that the parent is usually first.  Usually you see:
+// What you will see, usually:
 //     Parent proc output: Who are you?
 //     Child proc output: Thank you for your message
-// --sleep N     the child's sleep in seconds (0..10, default 2).  --sleep 0 is the book's own
-//               experiment: the child usually reads its own question back.
-// --slow-parent the parent reads only after the child has finished: the schedule a busy
-//               machine can produce at any time.  Whatever the sleep, the race is lost:
-//     Child proc output: Who are you?
+// and with --slow-parent, whatever the sleep:
 //     child: that is my own message: I read it back before the parent did
-//     parent: nothing to read: the child took its own message (without a time limit, read() would
-//     wait forever)
-// A sleep makes the race unlikely, never impossible; pipe3 removes it.  The book's parent
-// then blocks in read() forever: it holds a write end itself, so end of file never comes.
-// Here each read waits at most 5 s (poll), and the read end is non-blocking, so a process
-// woken by poll() whose bytes the other one took meanwhile waits again instead of hanging.
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/wait.h>
@@ -83,6 +73,10 @@ int main(int argc, char* argv[]) {
 
     int fds[2];  // one pipe, both directions: fds[0] to read, fds[1] to write
     if (pipe(fds) == -1) common::die("pipe");
+    // The book's parent blocks in read() forever when the child took the bytes: it holds a
+    // write end itself, so end of file never comes.  Here each read waits at most 5 s (poll),
+    // and the read end is non-blocking, so a process woken by poll() whose bytes the other
+    // one took meanwhile waits again instead of hanging.
     // O_NONBLOCK belongs to the open pipe, which fork() shares: set once, it holds for both.
     if (fcntl(fds[0], F_SETFL, O_NONBLOCK) == -1) common::die("fcntl");
 
@@ -91,6 +85,8 @@ int main(int argc, char* argv[]) {
     char buf[64];
     if (pid == 0) {  // the child: ask, wait, read the answer (or so it hopes)
         write_message(fds[1], kQuestion);
+        // A sleep makes the race unlikely, never impossible (--sleep 0 is the book's own
+        // experiment; --slow-parent the schedule a busy machine can produce); pipe3 removes it.
         sleep(static_cast<unsigned>(sleep_seconds));  // the book's "fix"
         ssize_t n = read_within(fds[0], buf, sizeof buf, kWaitMs);
         if (n < 0) {

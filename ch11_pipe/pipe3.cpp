@@ -1,18 +1,12 @@
 // pipe3.cpp — two pipes, one per direction (book ch. 11): the correct way for two processes
-// to talk both ways.
+// to talk both ways, with no sleep() and no race.
 //
 // usage: pipe3 [--slow-parent]
+//   --slow-parent  the parent sleeps 3 s before it reads, longer than pipe2's sleep(2)
 //
-// fds1 carries the question from the child to the parent, fds2 the answer back.  The child
-// writes only into fds1 and reads only from fds2, so it can never read its own message back
-// (pipe2's race), and no sleep() is needed.  What to observe:
+// What you will see (also with --slow-parent: the child just waits):
 //     Parent proc output: Who are you?
 //     Child proc output: Thank you for your message
-// --slow-parent  the parent sleeps 3 s before it reads — longer than pipe2's sleep(2), the
-//                schedule that makes pipe2 fail.  Same output: the child just waits.
-// Each process closes the ends it does not use.  Then each message can end with close(), and
-// the reader sees end of file (read() == 0) — also if the other process dies before it
-// answers, so no read here can wait forever.
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -50,6 +44,10 @@ int main(int argc, char* argv[]) {
     bool slow_parent = argc == 2 && strcmp(argv[1], "--slow-parent") == 0;
     if (argc > 2 || (argc == 2 && !slow_parent)) common::die_usage("[--slow-parent]");
 
+    // The child writes only into fds1 and reads only from fds2, so it can never read its own
+    // message back (pipe2's race).  Each process closes the ends it does not use; then each
+    // message can end with close(), and the reader sees end of file (read() == 0) — also if
+    // the other process dies before it answers, so no read here can wait forever.
     int fds1[2], fds2[2];  // fds1: child -> parent, fds2: parent -> child
     if (pipe(fds1) == -1 || pipe(fds2) == -1) common::die("pipe");
 

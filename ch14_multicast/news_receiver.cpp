@@ -1,25 +1,15 @@
-// news_receiver.cpp — multicast receiver (book ch. 14, news_receiver.c): an ordinary UDP
-// socket bound to PORT that joins a multicast group (加入多播组) with IP_ADD_MEMBERSHIP, and
-// then receives every datagram sent to GROUP:PORT, from any sender, on any host of the network.
+// news_receiver.cpp — multicast receiver (book ch. 14, news_receiver.c): a UDP socket bound
+// to PORT joins a group (加入多播组) with IP_ADD_MEMBERSHIP and receives every datagram sent to
+// GROUP:PORT, from any sender.
 //
 // usage: news_receiver GROUP PORT [--interface ADDR] [--count N]
-//   --interface ADDR  join on the interface whose IPv4 address is ADDR (default 0.0.0.0: the
-//                     kernel picks the interface of its route to GROUP)
+//   --interface ADDR  join on the interface with IPv4 address ADDR (default: the kernel's route)
 //   --count N         after N datagrams leave the group (IP_DROP_MEMBERSHIP) and exit 0
 //
-// What to observe (stdout, one flushed line each; a datagram's text is printed as it came):
+// What you will see (stdout, one flushed line each; a datagram's text as it came):
 //     bound to 0.0.0.0:5000
 //     joined 239.1.2.3 on 198.18.0.2
-//     <the text of each datagram>
-//     left 239.1.2.3                         (after --count N datagrams)
-// Several receivers on one host may share the PORT (SO_REUSEADDR): each member gets its own
-// copy of every datagram.  Joining makes the *host* a member of the group: its kernel
-// announces it (an IGMP report, what routers listen to) and from then on accepts the group's
-// datagrams on that interface.  `ip maddr show` lists the memberships.
-// A GROUP outside 224.0.0.0/4 is refused with one line and status 2:
-//     news_receiver: '10.0.0.1' is not a multicast group (224.0.0.0 to 239.255.255.255)
-// With no --interface and no route to the group (a machine without a default route):
-//     news_receiver: join 239.1.2.3 on 0.0.0.0: No such device
+//     <the text of each datagram>          then   left 239.1.2.3   after --count N
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -92,6 +82,10 @@ int main(int argc, char* argv[]) {
         common::die("bind to port %s", argv[2]);
     common::print_ready("bound to", sock.get());
 
+    // Joining makes the *host* a member of the group: its kernel announces it (an IGMP
+    // report, what routers listen to) and from then on accepts the group's datagrams on that
+    // interface (`ip maddr show` lists the memberships).  With no --interface and no route to
+    // the group (no default route) this fails:   join 239.1.2.3 on 0.0.0.0: No such device
     // The book's join_adr: which group, and on which interface (by its address).
     ip_mreq join_adr{};
     join_adr.imr_multiaddr = group;
@@ -101,6 +95,7 @@ int main(int argc, char* argv[]) {
     printf("joined %s on %s\n", argv[1], interface ? interface : "the default interface");
     fflush(stdout);
 
+    // The receive loop that news_receiver_brd.cpp repeats: one recvfrom(), one datagram.
     static char buf[65536];  // more than the largest UDP payload (65,507 bytes over IPv4)
     for (long received = 0; count == 0 || received < count;) {
         ssize_t n = recvfrom(sock.get(), buf, sizeof buf, 0, nullptr, nullptr);

@@ -4,13 +4,9 @@
 //
 // usage: news_receiver_brd PORT
 //
-// What to observe (stdout, one flushed line each):
+// What you will see (stdout, one flushed line each), until killed:
 //     bound to 0.0.0.0:5000
 //     <the text of each datagram>
-// It prints every datagram that reaches the port: broadcasts, but also unicast datagrams
-// sent to this host, and (Linux, IP_MULTICAST_ALL) datagrams of any multicast group that
-// some other socket on this host has joined.  The README's "Pitfalls" shows that last one.
-// Runs until killed.
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -41,6 +37,10 @@ int main(int argc, char* argv[]) {
         common::die("bind to port %s", argv[1]);
     common::print_ready("bound to", sock.get());
 
+    // news_receiver.cpp's receive loop.  It prints every datagram that reaches the port:
+    // broadcasts, but also unicast datagrams sent to this host, and (Linux,
+    // IP_MULTICAST_ALL) datagrams of any group that another socket on this host has joined
+    // (the README's "Pitfalls" shows that last one).
     static char buf[65536];  // more than the largest UDP payload (65,507 bytes over IPv4)
     for (;;) {
         ssize_t n = recvfrom(sock.get(), buf, sizeof buf, 0, nullptr, nullptr);

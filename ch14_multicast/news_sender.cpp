@@ -1,24 +1,14 @@
-// news_sender.cpp — multicast sender (book ch. 14, news_sender.c): sends each line of FILE as
-// one UDP datagram to a multicast group (多播组).  One sendto() per line, whoever and however
-// many the receivers are: the network copies the datagram to every member.
+// news_sender.cpp — multicast sender (book ch. 14, news_sender.c): each line of FILE is one
+// UDP datagram to a multicast group (多播组); the network copies it to every member.
 //
 // usage: news_sender GROUP PORT FILE [--ttl N] [--interface ADDR] [--interval-ms N] [--no-loop]
-//   --ttl N           IP_MULTICAST_TTL (0..255, default 64 as in the book): how many routers
-//                     the datagram may cross.  0: it stays on this host; 1: this network only
-//   --interface ADDR  IP_MULTICAST_IF: send through the interface whose IPv4 address is ADDR
-//                     (default: the interface of the route to GROUP)
+//   --ttl N           IP_MULTICAST_TTL (0..255, default 64): 0 stays on this host, 1 on this net
+//   --interface ADDR  IP_MULTICAST_IF: send through the interface with IPv4 address ADDR
 //   --interval-ms N   pause between two lines (0..60000, default 200; the book sleeps 2 s)
 //   --no-loop         IP_MULTICAST_LOOP off: members on this host get no copy
 //
-// What to observe: receivers (news_receiver GROUP PORT) print the lines; this program prints
-// one line on stdout when the file is done:
+// What you will see: receivers (news_receiver GROUP PORT) print the lines; this prints
 //     sent 5 datagrams to 239.1.2.3:5000
-// Bad input is one line: a GROUP outside 224.0.0.0/4 (status 2),
-//     news_sender: '10.0.0.1' is not a multicast group (224.0.0.0 to 239.255.255.255)
-// a FILE that cannot be opened (status 1),
-//     news_sender: open news.txt: No such file or directory
-// and a group with no route (a machine without a default route, and no --interface):
-//     news_sender: sendto 239.1.2.3:5000: Network is unreachable (no route to the group: ...)
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -106,6 +96,9 @@ int main(int argc, char* argv[]) {
     size_t cap = 0;
     long sent = 0;
     ssize_t len;
+    // One sendto() per line, whoever and however many the receivers are (news_sender_brd.cpp
+    // repeats this loop).  With no route to the group (no default route, no --interface):
+    //     news_sender: sendto 239.1.2.3:5000: Network is unreachable (no route to the group: ...)
     while ((len = getline(&line, &cap, fp)) != -1) {  // the line with its '\n', as fgets()
         if (sent > 0 && interval_ms > 0)
             std::this_thread::sleep_for(std::chrono::milliseconds(interval_ms));

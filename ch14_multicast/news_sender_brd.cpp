@@ -1,24 +1,14 @@
-// news_sender_brd.cpp — broadcast sender (book ch. 14, news_sender_brd.c): sends each line of
-// FILE as one UDP datagram to a broadcast address (广播): every host of this network gets it,
-// member or not, and no router passes it on.  A socket may do that only after
-// setsockopt(SO_BROADCAST): the kernel's guard against broadcasting by mistake.
+// news_sender_brd.cpp — broadcast sender (book ch. 14, news_sender_brd.c): each line of FILE
+// is one UDP datagram to a broadcast address (广播), after setsockopt(SO_BROADCAST).
 //
 // usage: news_sender_brd ADDR PORT FILE [--interval-ms N] [--no-broadcast-option]
-//   ADDR                   255.255.255.255 (limited broadcast), or the broadcast address of
-//                          one of this host's interfaces (directed broadcast, e.g. 198.18.0.255)
+//   ADDR                   255.255.255.255, or an interface's broadcast (e.g. 198.18.0.255)
 //   --interval-ms N        pause between two lines (0..60000, default 200; the book: 2 s)
 //   --no-broadcast-option  leave SO_BROADCAST off, to see the kernel refuse
 //
-// What to observe: every news_receiver_brd PORT on the network prints the lines, including one
-// on this host (a broadcast is delivered locally too).  This program prints, when done:
-//     sent 5 datagrams to 198.18.0.255:5000
-// Without SO_BROADCAST the first sendto() fails (status 1):
+// What you will see: every news_receiver_brd PORT on the network prints the lines (this host
+// too), and this prints   sent 5 datagrams to 198.18.0.255:5000   or without SO_BROADCAST:
 //     news_sender_brd: sendto 198.18.0.255:5000: Permission denied (SO_BROADCAST is off: ...)
-// An ADDR that is not a broadcast address here is refused before anything is sent (status 2):
-//     news_sender_brd: '198.18.0.2' is not a broadcast address here (have: 255.255.255.255 ...)
-// The kernel would send to a unicast address without complaint, so the check is ours: ADDR is
-// a broadcast address if it is 255.255.255.255 or equals the broadcast address (getifaddrs)
-// of an interface of this host.
 #include <arpa/inet.h>
 #include <ifaddrs.h>
 #include <net/if.h>
@@ -42,6 +32,8 @@ namespace {
 
 constexpr const char* kUsage = "ADDR PORT FILE [--interval-ms N] [--no-broadcast-option]";
 
+// The kernel would send to a unicast address without complaint, so the check is ours: an ADDR
+// that is not a broadcast address here is refused before anything is sent (status 2).
 // Is ADDR 255.255.255.255 or the broadcast address of one of our interfaces?  *known lists
 // the ones we have, for the error message.
 bool is_broadcast(in_addr addr, std::string* known) {
@@ -100,6 +92,8 @@ int main(int argc, char* argv[]) {
 
     common::Fd sock(socket(AF_INET, SOCK_DGRAM, 0));
     if (!sock) common::die("socket");
+    // Every host of this network gets a broadcast, member or not, and no router passes it on.
+    // A socket may send one only after SO_BROADCAST: the kernel's guard against mistakes.
     int so_brd = 1;
     if (broadcast_option &&
         setsockopt(sock.get(), SOL_SOCKET, SO_BROADCAST, &so_brd, sizeof so_brd) == -1)
@@ -110,6 +104,7 @@ int main(int argc, char* argv[]) {
     size_t cap = 0;
     long sent = 0;
     ssize_t len;
+    // news_sender.cpp's loop: one sendto() per line.
     while ((len = getline(&line, &cap, fp)) != -1) {
         if (sent > 0 && interval_ms > 0)
             std::this_thread::sleep_for(std::chrono::milliseconds(interval_ms));

@@ -29,6 +29,7 @@
 
 #include "common/net.hpp"
 #include "harness.hpp"
+#include "kit.hpp"
 
 namespace {
 
@@ -476,23 +477,22 @@ TEST(Ch06ConClient, TheKernelDropsAStrangersDatagramToAConnectedSocket) {
 // of the sanitizer runtimes (tsan) cannot interleave "<unfinished ...>" lines into the log.
 //
 // The calls on the first SOCK_DGRAM socket in an strace log, from its socket() on, each as
-// strace shows it: "connect(3, {sa_family=AF_INET, ...}, 16) = 0".  (Only lines after the
+// strace shows it: "connect(3, {sa_family=AF_INET, ...}, 16) = 0".  (Only calls after the
 // socket() call count: the sanitizers' runtimes read files on the same descriptor number
 // before the program creates its socket.)
 std::vector<std::string> dgram_socket_calls(const std::string& trace) {
-    static const std::regex socket_re(R"(socket\(AF_INET6?, SOCK_DGRAM[^)]*\) = (\d+))");
     std::vector<std::string> calls;
-    std::optional<std::regex> call_re;
-    for (const std::string& line : harness::lines(trace)) {
-        std::smatch m;
-        if (!call_re) {
-            if (std::regex_search(line, m, socket_re))
-                call_re.emplace(R"(\b[a-z]\w*\()" + m[1].str() + R"([,)].*)");
+    int fd = -1;  // the first SOCK_DGRAM socket's
+    for (const harness::SysCall& c : harness::strace_calls(trace)) {
+        if (fd == -1) {
+            if (c.name == "socket" && c.text.find("SOCK_DGRAM") != std::string::npos &&
+                c.text.starts_with("socket(AF_INET") && c.result != "-1")
+                fd = std::stoi(c.result);
             continue;
         }
-        if (std::regex_search(line, m, *call_re)) calls.push_back(m[0]);
+        if (c.fd == fd) calls.push_back(c.text);
     }
-    if (!call_re) ADD_FAILURE() << "no SOCK_DGRAM socket in the trace:\n" << trace;
+    if (fd == -1) ADD_FAILURE() << "no SOCK_DGRAM socket in the trace:\n" << trace;
     return calls;
 }
 
@@ -585,12 +585,10 @@ TEST(Ch06Bound, ThreeDatagramsQueuedTogetherAreReadByThreeRecvfromCalls) {
                                "Message 3 (16 bytes): Nice to meet you\n");
     // Three recvfrom() calls, each into a 65,536-byte buffer that had room for all 40 bytes,
     // each returning one datagram.
-    std::regex re(R"(recvfrom\(\d+, .*, 65536, MSG_TRUNC, .*\) = (\d+))");
+    std::regex re(R"(recvfrom\(\d+, .*, 65536, MSG_TRUNC, .*\) = \d+)");
     std::vector<std::string> sizes;
-    for (const std::string& line : harness::lines(harness::read_file(dir.file("trace")))) {
-        std::smatch m;
-        if (std::regex_search(line, m, re)) sizes.push_back(m[1]);
-    }
+    for (const harness::SysCall& c : harness::strace_calls(harness::read_file(dir.file("trace"))))
+        if (c.name == "recvfrom" && std::regex_match(c.text, re)) sizes.push_back(c.result);
     EXPECT_EQ(sizes, (std::vector<std::string>{"3", "21", "16"}));
 }
 
@@ -720,68 +718,61 @@ TEST(Ch06Socat, OurClientsWorkAgainstSocatAsTheServer) {
 // ------------------------------------------------------------------------
 
 TEST(Ch06Errors, BadUsageGivesTheUsageLineAndExitTwo) {
-    struct Bad {
-        const char* prog;
-        std::vector<std::string> args;
-        std::string err;
-    };
     const std::string client_usage = " HOST PORT [--timeout-ms N]\n";
-    std::vector<Bad> cases = {
-        {PROG_uecho_server, {}, "usage: uecho_server PORT [--buf N]\n"},
-        {PROG_uecho_server, {"0", "--buf"}, "usage: uecho_server PORT [--buf N]\n"},
+    harness::expect_usage_errors({
+        {PROG_uecho_server, {}, 2, "usage: uecho_server PORT [--buf N]\n"},
+        {PROG_uecho_server, {"0", "--buf"}, 2, "usage: uecho_server PORT [--buf N]\n"},
         {PROG_uecho_server,
          {"0", "--buf", "0"},
+         2,
          "uecho_server: invalid --buf '0' (expected 1 to 65536)\n"},
         {PROG_uecho_server,
          {"0", "--buf", "65537"},
+         2,
          "uecho_server: invalid --buf '65537' (expected 1 to 65536)\n"},
-        {PROG_uecho_client, {"127.0.0.1"}, "usage: uecho_client" + client_usage},
+        {PROG_uecho_client, {"127.0.0.1"}, 2, "usage: uecho_client" + client_usage},
         {PROG_uecho_client,
          {"127.0.0.1", "9190", "--timeout-ms"},
+         2,
          "usage: uecho_client" + client_usage},
         {PROG_uecho_client,
          {"127.0.0.1", "9190", "--timeout-ms", "0"},
+         2,
          "uecho_client: invalid --timeout-ms '0' (expected 1 to 60000)\n"},
-        {PROG_uecho_con_client, {}, "usage: uecho_con_client" + client_usage},
+        {PROG_uecho_con_client, {}, 2, "usage: uecho_con_client" + client_usage},
         {PROG_uecho_con_client,
          {"127.0.0.1", "9190", "--timeout-ms", "x"},
+         2,
          "uecho_con_client: invalid --timeout-ms 'x' (expected 1 to 60000)\n"},
-        {PROG_bound_host1, {}, "usage: bound_host1 PORT [--wait-ms N]\n"},
+        {PROG_bound_host1, {}, 2, "usage: bound_host1 PORT [--wait-ms N]\n"},
         {PROG_bound_host1,
          {"0", "--wait-ms", "-1"},
+         2,
          "bound_host1: invalid --wait-ms '-1' (expected 0 to 60000)\n"},
-        {PROG_bound_host2, {"127.0.0.1"}, "usage: bound_host2 HOST PORT\n"},
-    };
-    for (const Bad& c : cases) {
-        auto r = harness::run(c.prog, c.args);
-        std::string shown = name_of(c.prog);
-        for (const auto& a : c.args)
-            shown += " " + a;
-        EXPECT_EQ(r.exit_code(), 2) << shown;
-        EXPECT_EQ(r.err, c.err) << shown;
-        EXPECT_EQ(r.out, "") << shown;
-    }
+        {PROG_bound_host2, {"127.0.0.1"}, 2, "usage: bound_host2 HOST PORT\n"},
+    });
 }
 
 TEST(Ch06Errors, BadPortGivesOneLineAndExitTwo) {
-    struct Case {
-        const char* prog;
-        std::vector<std::string> args;
-    };
-    std::vector<Case> cases = {
-        {PROG_uecho_server, {"abc"}},
-        {PROG_uecho_server, {"70000"}},
-        {PROG_uecho_client, {"127.0.0.1", "abc"}},
-        {PROG_uecho_con_client, {"127.0.0.1", "70000"}},
-        {PROG_bound_host1, {"-1"}},
-        {PROG_bound_host2, {"127.0.0.1", "65536"}},
-    };
-    for (const auto& c : cases) {
-        auto r = harness::run(c.prog, c.args);
-        EXPECT_EQ(r.exit_code(), 2) << c.prog << " " << c.args.back();
-        EXPECT_EQ(harness::lines(r.err).size(), 1u) << r.err;
-        EXPECT_NE(r.err.find(": invalid port '" + c.args.back() + "'"), std::string::npos) << r.err;
-    }
+    const std::string not_a_number = "': not a decimal number (expected 0 to 65535)\n";
+    const std::string out_of_range = "': out of range (expected 0 to 65535)\n";
+    harness::expect_usage_errors({
+        {PROG_uecho_server, {"abc"}, 2, "uecho_server: invalid port 'abc" + not_a_number},
+        {PROG_uecho_server, {"70000"}, 2, "uecho_server: invalid port '70000" + out_of_range},
+        {PROG_uecho_client,
+         {"127.0.0.1", "abc"},
+         2,
+         "uecho_client: invalid port 'abc" + not_a_number},
+        {PROG_uecho_con_client,
+         {"127.0.0.1", "70000"},
+         2,
+         "uecho_con_client: invalid port '70000" + out_of_range},
+        {PROG_bound_host1, {"-1"}, 2, "bound_host1: invalid port '-1" + not_a_number},
+        {PROG_bound_host2,
+         {"127.0.0.1", "65536"},
+         2,
+         "bound_host2: invalid port '65536" + out_of_range},
+    });
 }
 
 TEST(Ch06Errors, UnknownHostGivesOneLineAndExitOne) {

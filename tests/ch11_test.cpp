@@ -7,7 +7,8 @@
 //   message back — whatever the child's sleep; run normally it ends in one of its two
 //   documented outcomes and never hangs.  pipe3 (one pipe per direction) exchanges correctly,
 //   also with a slow parent.
-// - echo_storeserv: 5 concurrent clients x 200 lines, sent in pieces that cut lines anywhere,
+// - echo_storeserv (and pipe_store_server, where a test says so): 5 concurrent clients x 200 lines,
+// sent in pieces that cut lines anywhere,
 //   are echoed byte-exact and FILE holds exactly those 1,000 lines, each intact, in each
 //   client's order; a line of PIPE_BUF - 1 bytes is kept whole, longer ones are stored in
 //   pieces as documented; a client that resets its connection loses no line it sent (its
@@ -42,6 +43,7 @@
 #include <vector>
 
 #include "harness.hpp"
+#include "kit.hpp"
 #include "proc.hpp"
 
 namespace {
@@ -92,29 +94,6 @@ bool listening_on(int port) {
     return false;
 }
 
-// The calls of an `strace -f -o FILE` trace, as (pid, "call(args) = result"): a call that
-// another process interrupted ("<unfinished ...>" ... "<... call resumed>") is joined again,
-// and the padding before " = " is squeezed to one space.
-std::vector<std::pair<std::string, std::string>> strace_calls(const std::string& trace) {
-    std::vector<std::pair<std::string, std::string>> calls;
-    std::map<std::string, std::string> unfinished;
-    std::smatch m;
-    for (const std::string& line : harness::lines(trace)) {
-        if (!std::regex_match(line, m, std::regex(R"((\d+) +(.*))"))) continue;
-        std::string pid = m[1], call = m[2];
-        if (call.ends_with(" <unfinished ...>")) {
-            unfinished[pid] = call.substr(0, call.size() - 17);
-            continue;
-        }
-        if (std::regex_search(call, m, std::regex(R"(^<\.\.\. \w+ resumed>)"))) {
-            call = unfinished[pid] + m.suffix().str();
-            unfinished.erase(pid);
-        }
-        calls.emplace_back(pid, std::regex_replace(call, std::regex(R"(\) += )"), ") = "));
-    }
-    return calls;
-}
-
 // Sends TEXT in pieces of varying size (cutting lines anywhere) from a second thread while
 // this one reads the echo; returns the echo (or what had come at the deadline).
 std::string echo_in_pieces(int fd, const std::string& text, unsigned seed) {
@@ -158,10 +137,12 @@ std::string writer_done(size_t lines, const std::string& file) {
     return "writer: end of pipe: " + std::to_string(lines) + " lines appended to " + file;
 }
 
-// Starts echo_storeserv on FILE; *port is 0 if it did not get ready.
+// Starts PROGRAM (the lesson echo_storeserv, or pipe_store_server) on FILE; *port is 0 if it
+// did not get ready.
 Process start_store(const std::string& file, int* port,
-                    harness::Options options = harness::Options{}) {
-    Process server(PROG_echo_storeserv, {"0", file}, std::move(options));
+                    harness::Options options = harness::Options{},
+                    const char* program = PROG_echo_storeserv) {
+    Process server(program, {"0", file}, std::move(options));
     *port = server.wait_ready();
     return server;
 }
@@ -222,102 +203,102 @@ TEST(Ch11Pipe, Pipe3ExchangesCorrectlyEvenWithASlowParent) {
 }
 
 TEST(Ch11Pipe, BadUsageIsOneLineAndStatus2) {
-    struct Case {
-        const char* prog;
-        std::vector<std::string> args;
-        std::string err;
-    };
-    for (const Case& c : std::vector<Case>{
-             {PROG_pipe1, {"x"}, "usage: pipe1 (no arguments)\n"},
-             {PROG_pipe2, {"--sleep"}, "usage: pipe2 [--sleep N] [--slow-parent]\n"},
-             {PROG_pipe2, {"--sleep", "11"}, "pipe2: invalid --sleep '11' (expected 0 to 10)\n"},
-             {PROG_pipe2, {"--fast"}, "usage: pipe2 [--sleep N] [--slow-parent]\n"},
-             {PROG_pipe3, {"--slow-parent", "x"}, "usage: pipe3 [--slow-parent]\n"},
-             {PROG_echo_storeserv, {}, "usage: echo_storeserv PORT FILE\n"},
-             {PROG_echo_storeserv, {"0"}, "usage: echo_storeserv PORT FILE\n"},
-         }) {
-        auto r = harness::run(c.prog, c.args);
-        EXPECT_EQ(r.exit_code(), 2) << c.prog;
-        EXPECT_EQ(r.err, c.err);
-        EXPECT_EQ(r.out, "");
-    }
+    harness::expect_usage_errors({
+        {PROG_pipe1, {"x"}, 2, "usage: pipe1 (no arguments)\n"},
+        {PROG_pipe2, {"--sleep"}, 2, "usage: pipe2 [--sleep N] [--slow-parent]\n"},
+        {PROG_pipe2, {"--sleep", "11"}, 2, "pipe2: invalid --sleep '11' (expected 0 to 10)\n"},
+        {PROG_pipe2, {"--fast"}, 2, "usage: pipe2 [--sleep N] [--slow-parent]\n"},
+        {PROG_pipe3, {"--slow-parent", "x"}, 2, "usage: pipe3 [--slow-parent]\n"},
+        {PROG_echo_storeserv, {}, 2, "usage: echo_storeserv PORT FILE\n"},
+        {PROG_echo_storeserv, {"0"}, 2, "usage: echo_storeserv PORT FILE\n"},
+        {PROG_pipe_store_server, {}, 2, "usage: pipe_store_server PORT FILE\n"},
+        {PROG_pipe_store_server, {"0"}, 2, "usage: pipe_store_server PORT FILE\n"},
+    });
 }
 
-// ---- echo_storeserv ------------------------------------------------------------------------
+// ---- echo_storeserv, the lesson (Ch11Store), and pipe_store_server, the same idea made to
+// ---- hold load (Ch11StoreServer) --------------------------------------------------------
 
 TEST(Ch11Store, BadPortAndUnwritableFileAreOneLineAndNoFileIsCreated) {
-    harness::TempDir dir;
-    auto r = harness::run(PROG_echo_storeserv, {"70000", dir.file("f.txt")});
-    EXPECT_EQ(r.exit_code(), 2);
-    EXPECT_EQ(r.err, "echo_storeserv: invalid port '70000': out of range (expected 0 to 65535)\n");
-    EXPECT_FALSE(std::filesystem::exists(dir.file("f.txt")));
+    for (const char* program : {PROG_echo_storeserv, PROG_pipe_store_server}) {
+        const std::string name = std::filesystem::path(program).filename();
+        harness::TempDir dir;
+        auto r = harness::run(program, {"70000", dir.file("f.txt")});
+        EXPECT_EQ(r.exit_code(), 2);
+        EXPECT_EQ(r.err, name + ": invalid port '70000': out of range (expected 0 to 65535)\n");
+        EXPECT_FALSE(std::filesystem::exists(dir.file("f.txt")));
 
-    std::string bad = dir.file("no/such/dir/f.txt");
-    r = harness::run(PROG_echo_storeserv, {"0", bad});
-    EXPECT_EQ(r.exit_code(), 1);
-    EXPECT_EQ(r.err, "echo_storeserv: open " + bad + ": No such file or directory\n");
-    EXPECT_EQ(r.out, "");  // it stopped before it listened
+        std::string bad = dir.file("no/such/dir/f.txt");
+        r = harness::run(program, {"0", bad});
+        EXPECT_EQ(r.exit_code(), 1);
+        EXPECT_EQ(r.err, name + ": open " + bad + ": No such file or directory\n");
+        EXPECT_EQ(r.out, "");  // it stopped before it listened
+    }
 }
 
+// Both programs: the lesson stores as intactly as the real server.
 TEST(Ch11Store, FiveConcurrentClientsTimes200LinesAreStoredExactlyAndIntact) {
-    harness::TempDir dir;
-    std::string file = dir.file("store.txt");
-    int port = 0;
-    Process server = start_store(file, &port);
-    ASSERT_GT(port, 0);
-    constexpr int kClients = 5, kLines = 200;
+    for (const char* program : {PROG_echo_storeserv, PROG_pipe_store_server}) {
+        SCOPED_TRACE(program);
+        harness::TempDir dir;
+        std::string file = dir.file("store.txt");
+        int port = 0;
+        Process server = start_store(file, &port, {}, program);
+        ASSERT_GT(port, 0);
+        constexpr int kClients = 5, kLines = 200;
 
-    std::vector<common::Fd> socks;
-    std::vector<std::vector<std::string>> sent(kClients);
-    for (int k = 0; k < kClients; ++k) {
-        socks.push_back(harness::connect_tcp("127.0.0.1", port));
-        ASSERT_TRUE(socks.back()) << strerror(errno);
-        for (int i = 0; i < kLines; ++i)
-            sent[size_t(k)].push_back(client_line(k, i));
+        std::vector<common::Fd> socks;
+        std::vector<std::vector<std::string>> sent(kClients);
+        for (int k = 0; k < kClients; ++k) {
+            socks.push_back(harness::connect_tcp("127.0.0.1", port));
+            ASSERT_TRUE(socks.back()) << strerror(errno);
+            for (int i = 0; i < kLines; ++i)
+                sent[size_t(k)].push_back(client_line(k, i));
+        }
+        // All five are connected, each to its own client process, before anyone sends.
+        for (int k = 1; k <= kClients; ++k)
+            ASSERT_TRUE(server.wait_for_line("client " + std::to_string(k) + " connected"));
+
+        std::vector<std::string> echoes(kClients);
+        std::vector<std::thread> clients;
+        for (int k = 0; k < kClients; ++k)
+            clients.emplace_back([&, k] {
+                echoes[size_t(k)] = echo_in_pieces(socks[size_t(k)].get(),
+                                                   join_lines(sent[size_t(k)]), unsigned(k) + 1);
+            });
+        for (auto& t : clients)
+            t.join();
+        for (int k = 0; k < kClients; ++k)
+            EXPECT_TRUE(echoes[size_t(k)] == join_lines(sent[size_t(k)])) << "client " << k;
+        socks.clear();  // all five leave
+
+        auto stored = wait_for_file_lines(file, kClients * kLines, Deadline(30s));
+        ASSERT_EQ(stored.size(), size_t(kClients * kLines));
+        // Each client's lines, whole and in the order it sent them; no line that is anyone else's.
+        size_t accounted = 0;
+        for (int k = 0; k < kClients; ++k) {
+            std::string prefix = "c" + std::to_string(k) + " ";
+            std::vector<std::string> mine;
+            std::copy_if(stored.begin(), stored.end(), std::back_inserter(mine),
+                         [&](const std::string& l) { return l.starts_with(prefix); });
+            EXPECT_TRUE(mine == sent[size_t(k)]) << "client " << k << ": lines mixed or lost";
+            accounted += mine.size();
+        }
+        EXPECT_EQ(accounted, stored.size());
+
+        // Exactly 1,000: every client process passed 200 lines, and once the server is stopped
+        // the writer reports the final count.
+        for (int k = 0; k < kClients; ++k) {
+            auto line = server.wait_for_line(" disconnected: ");
+            ASSERT_TRUE(line);
+            EXPECT_TRUE(line->ends_with(": 200 lines passed to the writer")) << *line;
+        }
+        kill(-server.pid(), SIGTERM);  // the whole process group, as a service manager would
+        auto status = server.finish(Deadline(20s));
+        ASSERT_TRUE(status) << "the writer did not end";
+        EXPECT_NE(server.out().find(writer_done(1000, file)), std::string::npos) << server.out();
+        EXPECT_EQ(wait_for_file_lines(file, 0).size(), 1000u);
     }
-    // All five are connected, each to its own client process, before anyone sends.
-    for (int k = 1; k <= kClients; ++k)
-        ASSERT_TRUE(server.wait_for_line("client " + std::to_string(k) + " connected"));
-
-    std::vector<std::string> echoes(kClients);
-    std::vector<std::thread> clients;
-    for (int k = 0; k < kClients; ++k)
-        clients.emplace_back([&, k] {
-            echoes[size_t(k)] = echo_in_pieces(socks[size_t(k)].get(), join_lines(sent[size_t(k)]),
-                                               unsigned(k) + 1);
-        });
-    for (auto& t : clients)
-        t.join();
-    for (int k = 0; k < kClients; ++k)
-        EXPECT_TRUE(echoes[size_t(k)] == join_lines(sent[size_t(k)])) << "client " << k;
-    socks.clear();  // all five leave
-
-    auto stored = wait_for_file_lines(file, kClients * kLines, Deadline(30s));
-    ASSERT_EQ(stored.size(), size_t(kClients * kLines));
-    // Each client's lines, whole and in the order it sent them; no line that is anyone else's.
-    size_t accounted = 0;
-    for (int k = 0; k < kClients; ++k) {
-        std::string prefix = "c" + std::to_string(k) + " ";
-        std::vector<std::string> mine;
-        std::copy_if(stored.begin(), stored.end(), std::back_inserter(mine),
-                     [&](const std::string& l) { return l.starts_with(prefix); });
-        EXPECT_TRUE(mine == sent[size_t(k)]) << "client " << k << ": lines mixed or lost";
-        accounted += mine.size();
-    }
-    EXPECT_EQ(accounted, stored.size());
-
-    // Exactly 1,000: every client process passed 200 lines, and once the server is stopped
-    // the writer reports the final count.
-    for (int k = 0; k < kClients; ++k) {
-        auto line = server.wait_for_line(" disconnected: ");
-        ASSERT_TRUE(line);
-        EXPECT_TRUE(line->ends_with(": 200 lines passed to the writer")) << *line;
-    }
-    kill(-server.pid(), SIGTERM);  // the whole process group, as a service manager would
-    auto status = server.finish(Deadline(20s));
-    ASSERT_TRUE(status) << "the writer did not end";
-    EXPECT_NE(server.out().find(writer_done(1000, file)), std::string::npos) << server.out();
-    EXPECT_EQ(wait_for_file_lines(file, 0).size(), 1000u);
 }
 
 TEST(Ch11Store, ALineOfPipeBufMinusOneIsKeptWholeLongerLinesAreStoredInPieces) {
@@ -346,11 +327,11 @@ TEST(Ch11Store, ALineOfPipeBufMinusOneIsKeptWholeLongerLinesAreStoredInPieces) {
     EXPECT_TRUE(server.wait_for_line("client 1 disconnected: 6 lines passed to the writer"));
 }
 
-TEST(Ch11Store, AClientThatResetsItsConnectionLosesNoLineItSent) {
+TEST(Ch11StoreServer, AClientThatResetsItsConnectionLosesNoLineItSent) {
     harness::TempDir dir;
     std::string file = dir.file("store.txt");
     int port = 0;
-    Process server = start_store(file, &port);
+    Process server = start_store(file, &port, {}, PROG_pipe_store_server);
     ASSERT_GT(port, 0);
     common::Fd fd = harness::connect_tcp("127.0.0.1", port);
     ASSERT_TRUE(fd) << strerror(errno);
@@ -438,11 +419,11 @@ TEST(Ch11Store, TheWriterOutlivesTheServerUntilTheLastWriteEndCloses) {
     EXPECT_NE(server.out().find(writer_done(2, file)), std::string::npos) << server.out();
 }
 
-TEST(Ch11Store, IfTheWriterDiesTheServerStopsAndEchoesNoLineItCannotStore) {
+TEST(Ch11StoreServer, IfTheWriterDiesTheServerStopsAndEchoesNoLineItCannotStore) {
     harness::TempDir dir;
     std::string file = dir.file("store.txt");
     int port = 0;
-    Process server = start_store(file, &port);
+    Process server = start_store(file, &port, {}, PROG_pipe_store_server);
     ASSERT_GT(port, 0);
     common::Fd fd = harness::connect_tcp("127.0.0.1", port);
     ASSERT_TRUE(fd) << strerror(errno);
@@ -460,7 +441,7 @@ TEST(Ch11Store, IfTheWriterDiesTheServerStopsAndEchoesNoLineItCannotStore) {
     auto status = server.wait_exit();
     ASSERT_TRUE(status);
     EXPECT_TRUE(harness::exited_with(*status, 1)) << harness::describe_status(*status);
-    EXPECT_NE(server.err().find("echo_storeserv: the writer process has ended; stopping\n"),
+    EXPECT_NE(server.err().find("pipe_store_server: the writer process has ended; stopping\n"),
               std::string::npos)
         << server.err();
     // Client 1's process finds no reader left (EPIPE): it stops before it echoes the line.
@@ -473,14 +454,14 @@ TEST(Ch11Store, IfTheWriterDiesTheServerStopsAndEchoesNoLineItCannotStore) {
 
 // Killing the writer must stop the server promptly whatever the timing: also when a client
 // connects right after the kill, and however the SIGCHLD falls between the server's steps.
-TEST(Ch11Store, KillingTheWriterStopsTheServerPromptlyWhateverTheTiming) {
+TEST(Ch11StoreServer, KillingTheWriterStopsTheServerPromptlyWhateverTheTiming) {
     for (int round = 0; round < 20; ++round) {
         SCOPED_TRACE("round " + std::to_string(round));
         const bool late_client = round % 2 == 1;
         harness::TempDir dir;
         std::string file = dir.file("store.txt");
         int port = 0;
-        Process server = start_store(file, &port);
+        Process server = start_store(file, &port, {}, PROG_pipe_store_server);
         ASSERT_GT(port, 0);
         auto children = children_of(server.pid());
         ASSERT_EQ(children.size(), 1u) << "the writer";
@@ -493,7 +474,7 @@ TEST(Ch11Store, KillingTheWriterStopsTheServerPromptlyWhateverTheTiming) {
         auto status = server.wait_exit(Deadline(5s));
         ASSERT_TRUE(status) << "the server did not notice the writer's death\n" << server.err();
         EXPECT_TRUE(harness::exited_with(*status, 1)) << harness::describe_status(*status);
-        EXPECT_NE(server.err().find("echo_storeserv: the writer process has ended; stopping\n"),
+        EXPECT_NE(server.err().find("pipe_store_server: the writer process has ended; stopping\n"),
                   std::string::npos)
             << server.err();
         if (late) {
@@ -513,14 +494,14 @@ TEST(Ch11Store, KillingTheWriterStopsTheServerPromptlyWhateverTheTiming) {
 // Why no timing can hide the writer's death: SIGCHLD is blocked all the time except inside
 // ppoll(), which unblocks it and waits in one step.  So the handler runs only there, and
 // the check after ppoll() sees what it did; the handler is in place before the writer exists.
-TEST(Ch11Store, StraceShowsSigchldIsHandledOnlyWhileItWaitsInPpoll) {
+TEST(Ch11StoreServer, StraceShowsSigchldIsHandledOnlyWhileItWaitsInPpoll) {
     SOCKLAB_REQUIRE_TOOL("strace");
     harness::TempDir dir;
     std::string file = dir.file("store.txt"), trace = dir.file("trace");
     Process strace("strace",
                    {"-f", "-o", trace, "-e",
                     "trace=rt_sigaction,rt_sigprocmask,ppoll,accept,accept4,clone,clone3,fork",
-                    "-e", "signal=SIGCHLD", PROG_echo_storeserv, "0", file},
+                    "-e", "signal=SIGCHLD", PROG_pipe_store_server, "0", file},
                    harness::traced());
     int port = strace.wait_ready();
     ASSERT_GT(port, 0) << strace.err();
@@ -542,8 +523,8 @@ TEST(Ch11Store, StraceShowsSigchldIsHandledOnlyWhileItWaitsInPpoll) {
         << strace.err();
 
     std::vector<std::string> calls;  // the server's, in order
-    for (const auto& [pid, call] : strace_calls(harness::read_file(trace)))
-        if (pid == std::to_string(server)) calls.push_back(call);
+    for (const harness::SysCall& c : harness::strace_calls(harness::read_file(trace)))
+        if (c.pid == server) calls.push_back(c.text);
     auto first = [&](const std::string& pattern) {
         return std::find_if(calls.begin(), calls.end(), [&](const std::string& c) {
             return std::regex_search(c, std::regex(pattern));
@@ -555,14 +536,24 @@ TEST(Ch11Store, StraceShowsSigchldIsHandledOnlyWhileItWaitsInPpoll) {
         << "the handler must be in place before the writer is forked";
     EXPECT_LT(first(R"(^rt_sigprocmask\(SIG_BLOCK, \[CHLD\])"), fork)
         << "SIGCHLD must be blocked before the writer is forked";
+    // Signals are no calls (strace_calls() skips them): find them in the server's own lines,
+    // and check the call that came right before each.
+    std::vector<std::string> server_lines;
+    for (const std::string& line : harness::lines(harness::read_file(trace)))
+        if (line.starts_with(std::to_string(server) + " ")) server_lines.push_back(line);
     int signals = 0;
-    for (auto c = calls.begin(); c != calls.end(); ++c) {
-        if (!c->starts_with("--- SIGCHLD")) continue;
-        ++signals;
-        ASSERT_NE(c, calls.begin());
-        EXPECT_TRUE(std::prev(c)->starts_with("ppoll(") &&
-                    std::prev(c)->find("= ? ERESTARTNOHAND") != std::string::npos)
-            << "SIGCHLD handled outside ppoll(), after: " << *std::prev(c);
+    std::string before;  // the server's lines before this one
+    for (const std::string& line : server_lines) {
+        if (line.find("--- SIGCHLD") != std::string::npos) {
+            ++signals;
+            auto calls_before = harness::strace_calls(before);
+            ASSERT_FALSE(calls_before.empty());
+            const std::string& prev = calls_before.back().text;
+            EXPECT_TRUE(prev.starts_with("ppoll(") &&
+                        prev.find("= ? ERESTARTNOHAND") != std::string::npos)
+                << "SIGCHLD handled outside ppoll(), after: " << prev;
+        }
+        before += line + "\n";
     }
     EXPECT_EQ(signals, 3);
     for (const std::string& c : calls)
@@ -583,11 +574,11 @@ bool paused_at_the_limit(pid_t server) {
     });
 }
 
-TEST(Ch11Store, AClientThatNeverReadsBlocksOnlyItsOwnProcess) {
+TEST(Ch11StoreServer, AClientThatNeverReadsBlocksOnlyItsOwnProcess) {
     harness::TempDir dir;
     std::string file = dir.file("store.txt");
     int port = 0;
-    Process server = start_store(file, &port);
+    Process server = start_store(file, &port, {}, PROG_pipe_store_server);
     ASSERT_GT(port, 0);
     common::Fd stuck = harness::connect_tcp("127.0.0.1", port);
     ASSERT_TRUE(stuck) << strerror(errno);
@@ -624,11 +615,11 @@ TEST(Ch11Store, AClientThatNeverReadsBlocksOnlyItsOwnProcess) {
     EXPECT_TRUE(server.running());
 }
 
-TEST(Ch11Store, FiftyClientsStalledMidLineHoldOnlyTheirOwnProcesses) {
+TEST(Ch11StoreServer, FiftyClientsStalledMidLineHoldOnlyTheirOwnProcesses) {
     harness::TempDir dir;
     std::string file = dir.file("store.txt");
     int port = 0;
-    Process server = start_store(file, &port);
+    Process server = start_store(file, &port, {}, PROG_pipe_store_server);
     ASSERT_GT(port, 0);
     constexpr int kStalled = 50;
     std::vector<common::Fd> stalled;
@@ -665,11 +656,11 @@ TEST(Ch11Store, FiftyClientsStalledMidLineHoldOnlyTheirOwnProcesses) {
     EXPECT_TRUE(std::equal(expected.begin(), expected.end(), stored.begin() + 1));
 }
 
-TEST(Ch11Store, ATricklingClientHoldsOnlyItsOwnProcess) {
+TEST(Ch11StoreServer, ATricklingClientHoldsOnlyItsOwnProcess) {
     harness::TempDir dir;
     std::string file = dir.file("store.txt");
     int port = 0;
-    Process server = start_store(file, &port);
+    Process server = start_store(file, &port, {}, PROG_pipe_store_server);
     ASSERT_GT(port, 0);
     common::Fd slow = harness::connect_tcp("127.0.0.1", port);
     ASSERT_TRUE(slow) << strerror(errno);
@@ -694,11 +685,11 @@ TEST(Ch11Store, ATricklingClientHoldsOnlyItsOwnProcess) {
     EXPECT_EQ(wait_for_file_lines(file, expected.size()), expected);
 }
 
-TEST(Ch11Store, A64MiBLineWithoutNewlineIsStoredInPiecesInBoundedMemory) {
+TEST(Ch11StoreServer, A64MiBLineWithoutNewlineIsStoredInPiecesInBoundedMemory) {
     harness::TempDir dir;
     std::string file = dir.file("store.txt");
     int port = 0;
-    Process server = start_store(file, &port);
+    Process server = start_store(file, &port, {}, PROG_pipe_store_server);
     ASSERT_GT(port, 0);
     common::Fd fd = harness::connect_tcp("127.0.0.1", port);
     ASSERT_TRUE(fd) << strerror(errno);
@@ -730,7 +721,7 @@ TEST(Ch11Store, A64MiBLineWithoutNewlineIsStoredInPiecesInBoundedMemory) {
 
     ASSERT_TRUE(server.wait_for_line("client 1 disconnected: 16389 lines passed to the writer"));
     EXPECT_EQ(server.read_err_line(),
-              "echo_storeserv: client 1: a line longer than 4095 bytes is stored in pieces");
+              "pipe_store_server: client 1: a line longer than 4095 bytes is stored in pieces");
     // 64 MiB and 16389 '\n's: the size says when the writer is done (no re-reading per event).
     const uintmax_t stored_size = kSize + 16389;
     harness::wait_until([&] { return std::filesystem::file_size(file) >= stored_size; },
@@ -745,13 +736,13 @@ TEST(Ch11Store, A64MiBLineWithoutNewlineIsStoredInPiecesInBoundedMemory) {
 // A pids cgroup with room for the server, the writer and 3 client processes only: fork()
 // fails with EAGAIN.  That costs the one client (closed, one line on stderr); the clients
 // after it wait in the backlog, without a busy loop, until a client process ends.
-TEST(Ch11Store, AtTheProcessLimitOneClientIsDroppedTheNextWaitUntilAClientLeaves) {
+TEST(Ch11StoreServer, AtTheProcessLimitOneClientIsDroppedTheNextWaitUntilAClientLeaves) {
     harness::PidsCgroup cg(1000);
     if (!cg.ok()) GTEST_SKIP() << cg.why();
     harness::TempDir dir;
     std::string file = dir.file("store.txt");
     int port = 0;
-    Process server = start_store(file, &port, {.cgroup = cg.path()});
+    Process server = start_store(file, &port, {.cgroup = cg.path()}, PROG_pipe_store_server);
     ASSERT_GT(port, 0);
     constexpr int kServed = 3;
     std::vector<common::Fd> served;
@@ -772,7 +763,7 @@ TEST(Ch11Store, AtTheProcessLimitOneClientIsDroppedTheNextWaitUntilAClientLeaves
     EXPECT_EQ(end.data, "");
     EXPECT_NE(end.end, harness::End::kDeadline) << "the client beyond the limit was not closed";
     EXPECT_EQ(server.read_err_line(),
-              "echo_storeserv: fork: Resource temporarily unavailable: client 4 dropped; the "
+              "pipe_store_server: fork: Resource temporarily unavailable: client 4 dropped; the "
               "next clients wait until a client process ends");
     EXPECT_GE(cg.denied(), 1);
 
@@ -801,11 +792,11 @@ TEST(Ch11Store, AtTheProcessLimitOneClientIsDroppedTheNextWaitUntilAClientLeaves
 // table.  So `prlimit --nofile=32` does not limit the clients.  accept() fails with EMFILE
 // only if no slot is free at all: here the test lowers the running server's limit to 3.  It
 // must wait without spinning, say so once, and resume when a descriptor is free again.
-TEST(Ch11Store, AtTheDescriptorLimitItWaitsWithoutSpinningAndResumes) {
+TEST(Ch11StoreServer, AtTheDescriptorLimitItWaitsWithoutSpinningAndResumes) {
     SOCKLAB_REQUIRE_TOOL("prlimit");
     harness::TempDir dir;
     std::string file = dir.file("store.txt");
-    Process server("prlimit", {"--nofile=32:32", "--", PROG_echo_storeserv, "0", file});
+    Process server("prlimit", {"--nofile=32:32", "--", PROG_pipe_store_server, "0", file});
     int port = server.wait_ready();
     ASSERT_GT(port, 0);
     constexpr int kServed = 40;  // more than the limit
@@ -831,7 +822,7 @@ TEST(Ch11Store, AtTheDescriptorLimitItWaitsWithoutSpinningAndResumes) {
     }
     auto line = server.read_err_line();
     ASSERT_TRUE(line) << "no line about the limit";
-    EXPECT_TRUE(line->starts_with("echo_storeserv: accept: Too many open files: ")) << *line;
+    EXPECT_TRUE(line->starts_with("pipe_store_server: accept: Too many open files: ")) << *line;
     ASSERT_TRUE(paused_at_the_limit(server.pid())) << server.err();
     long ticks_before = harness::cpu_ticks(server.pid());
     EXPECT_EQ(server.read_err_line(Deadline(2s)), std::nullopt);  // said once
@@ -956,7 +947,8 @@ TEST(Ch11Store, StraceShowsWhoClosesWhatAndOneWritePerLineIntoThePipe) {
     std::string parent, listen_fd, pipe_r, pipe_w, client_fd;
     std::vector<std::string> forks;
     std::smatch m;
-    for (const auto& [pid, call] : strace_calls(harness::read_file(trace))) {
+    for (const harness::SysCall& c : harness::strace_calls(harness::read_file(trace))) {
+        const std::string pid = std::to_string(c.pid), &call = c.text;
         by_pid[pid].push_back(call);
         if (std::regex_search(call, m, std::regex(R"(^listen\((\d+),)"))) {
             parent = pid;
