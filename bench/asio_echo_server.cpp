@@ -23,6 +23,7 @@
 #include <utility>
 
 #include "common/error.hpp"
+#include "common/help.hpp"
 #include "common/net.hpp"
 
 using asio::ip::tcp;
@@ -65,6 +66,7 @@ void do_accept(tcp::acceptor& acceptor) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc != 2) common::die_usage("PORT");
     asio::io_context io(1);  // concurrency hint 1: only one thread runs this io_context
     tcp::acceptor acceptor(io);

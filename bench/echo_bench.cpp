@@ -54,6 +54,7 @@
 #include "common/args.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/net.hpp"
 
 namespace {
@@ -318,6 +319,7 @@ struct Bench {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc < 3) common::die_usage(kUsage);
     long n_conns = 1, seconds = 5, pace = 256, setup_timeout_s = 10, server_pid = 0, n_idle = 0;
     bool wait_start = false;

@@ -18,6 +18,7 @@
 #include <cstring>
 
 #include "common/error.hpp"
+#include "common/help.hpp"
 
 // The bytes of VALUE in the order they lie in memory, e.g. "78 56 34 12".
 template <typename T>
@@ -31,7 +32,8 @@ static void print_bytes(const char* label, T value) {
     printf("\n");
 }
 
-int main(int argc, char*[]) {
+int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc != 1) common::die_usage("(no arguments)");
 
     const uint32_t probe = 1;  // little-endian hosts store the 1 in the first byte

@@ -19,6 +19,7 @@
 #include <cstring>
 
 #include "common/error.hpp"
+#include "common/help.hpp"
 #include "common/net.hpp"
 
 static const char* socktype_name(int type) {
@@ -35,6 +36,7 @@ static const char* socktype_name(int type) {
 }
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     bool passive = argc == 3 && strcmp(argv[1], "--passive") == 0;
     if (argc < 2 || argc > 3 || (argc == 2 && strcmp(argv[1], "--passive") == 0))
         common::die_usage("HOST [SERVICE]  or  --passive SERVICE");

@@ -17,9 +17,11 @@
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/net.hpp"
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc != 3) common::die_usage("HOST PORT");
 
     // 1. socket() and 2. connect(): try each address of HOST until one answers.  (From ch06

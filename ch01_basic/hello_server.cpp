@@ -19,9 +19,11 @@
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/net.hpp"
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc != 2) common::die_usage("PORT");
 
     // 1. socket() makes the descriptor, 2. bind() gives it an address and a port: try each

@@ -16,6 +16,7 @@
 #include <cstdio>
 
 #include "common/error.hpp"
+#include "common/help.hpp"
 
 // "0x04030201 (1.2.3.4)": the raw s_addr as this host reads it, and the address it means.
 static void print_s_addr(in_addr addr) {
@@ -52,6 +53,7 @@ static void convert(const char* text) {
 }
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc > 2) common::die_usage("[ADDRESS]");
     if (argc == 2) {
         convert(argv[1]);

@@ -16,6 +16,7 @@
 #include <cstdio>
 
 #include "common/error.hpp"
+#include "common/help.hpp"
 
 // ", s_addr = 0x4f7ce87f (127.232.124.79)" or ": not an IPv4 address".
 static void print_result(int rc, in_addr addr) {
@@ -46,6 +47,7 @@ static void convert(const char* text) {
 }
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc > 2) common::die_usage("[ADDRESS]");
     if (argc == 2) {
         convert(argv[1]);

@@ -17,8 +17,10 @@
 #include <cstring>
 
 #include "common/error.hpp"
+#include "common/help.hpp"
 
-int main(int argc, char*[]) {
+int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc != 1) common::die_usage("(no arguments)");
 
     sockaddr_in addr1{}, addr2{};

@@ -25,6 +25,7 @@
 #include "common/args.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/net.hpp"
 
 namespace {
@@ -49,6 +50,7 @@ bool write_fully(int fd, const char* data, size_t len) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc < 2) common::die_usage(kUsage);
     size_t chunk = 0;  // 0: echo whatever one read() returned, in one write()
     int delay_ms = 0;

@@ -28,6 +28,7 @@
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/io.hpp"
 #include "common/net.hpp"
 
@@ -83,6 +84,7 @@ std::optional<std::string> next_word(bool prompt, const std::string& text) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc < 3 || argc == 4) common::die_usage("HOST PORT [+|-|'*' OPERAND...]");
     common::port_arg(argv[2]);  // a bad port fails now, not after the user typed a request
 

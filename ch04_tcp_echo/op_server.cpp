@@ -25,6 +25,7 @@
 #include "common/args.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/io.hpp"
 #include "common/net.hpp"
 
@@ -134,6 +135,7 @@ Fill fill(int fd, unsigned char* buf, size_t* got, size_t want, Clock::time_poin
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     int deadline_ms = 5000;
     if (argc == 4 && strcmp(argv[2], "--deadline-ms") == 0)
         deadline_ms = static_cast<int>(common::number_arg("--deadline-ms", argv[3], 1, 3'600'000));

@@ -31,6 +31,7 @@
 #include "common/args.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/net.hpp"
 
 namespace {
@@ -151,6 +152,7 @@ std::string syn_options(const unsigned char* opt, size_t len) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     int port = 0;  // 0: every port
     long count = 0, connections = 0;
     bool udp = false, absolute = false;

@@ -22,9 +22,11 @@
 #include "common/args.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/net.hpp"
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     long wait_ms = -1;  // -1: wait for stdin
     if (argc == 4 && strcmp(argv[2], "--wait-ms") == 0)
         wait_ms = common::number_arg("--wait-ms", argv[3], 0, 60000);

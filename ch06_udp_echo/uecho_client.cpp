@@ -24,6 +24,7 @@
 #include "common/args.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/net.hpp"
 
 namespace {
@@ -44,6 +45,7 @@ bool same_address(const sockaddr_storage& a, const sockaddr_storage& b) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     long timeout_ms = 3000;
     if (argc == 5 && strcmp(argv[3], "--timeout-ms") == 0)
         timeout_ms = common::number_arg("--timeout-ms", argv[4], 1, 60000);

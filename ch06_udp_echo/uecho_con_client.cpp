@@ -22,9 +22,11 @@
 #include "common/args.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/net.hpp"
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     long timeout_ms = 3000;
     if (argc == 5 && strcmp(argv[3], "--timeout-ms") == 0)
         timeout_ms = common::number_arg("--timeout-ms", argv[4], 1, 60000);

@@ -21,9 +21,11 @@
 #include "common/args.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/net.hpp"
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     constexpr const char* kUsage = "PORT [--buf N]";
     size_t buf_size = 65536;  // > 65,527: the largest UDP payload, even over IPv6
     if (argc == 4 && strcmp(argv[2], "--buf") == 0)

@@ -26,6 +26,7 @@
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/io.hpp"
 #include "common/net.hpp"
 
@@ -69,6 +70,7 @@ bool send_file(int client_fd, int file_fd, const char* path, unsigned long clien
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     constexpr const char* kUsage = "PORT FILE [--close]";
     if (argc < 3 || argc > 4) common::die_usage(kUsage);
     const bool close_mode = argc == 4;

@@ -15,12 +15,14 @@
 #include <cstdio>
 
 #include "common/error.hpp"
+#include "common/help.hpp"
 
 namespace {
 int gval = 10;  // a global: in the data segment, copied like everything else
 }
 
-int main(int argc, char*[]) {
+int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc != 1) common::die_usage("(no arguments)");
     int lval = 20;  // a local: on the stack, copied too
     gval++, lval += 5;

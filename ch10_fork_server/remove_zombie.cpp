@@ -21,6 +21,7 @@
 
 #include "common/args.hpp"
 #include "common/error.hpp"
+#include "common/help.hpp"
 
 namespace {
 
@@ -70,6 +71,7 @@ void read_childproc(int) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     long seconds = 10;
     if (argc == 3 && strcmp(argv[1], "--seconds") == 0)
         seconds = common::number_arg("--seconds", argv[2], 0, 60);

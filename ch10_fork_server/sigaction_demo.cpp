@@ -15,6 +15,7 @@
 
 #include "common/args.hpp"
 #include "common/error.hpp"
+#include "common/help.hpp"
 
 namespace {
 
@@ -38,6 +39,7 @@ void keycontrol(int sig) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     bool oneshot = false;
     for (int i = 1; i < argc; ++i) {
         if (strcmp(argv[i], "--alarm") == 0 && i + 1 < argc)

@@ -18,6 +18,7 @@
 
 #include "common/args.hpp"
 #include "common/error.hpp"
+#include "common/help.hpp"
 
 namespace {
 
@@ -43,6 +44,7 @@ void keycontrol(int sig) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc == 3 && strcmp(argv[1], "--alarm") == 0)
         g_alarm_seconds = static_cast<unsigned>(common::number_arg("--alarm", argv[2], 1, 60));
     else if (argc != 1)

@@ -20,8 +20,10 @@
 
 #include "common/args.hpp"
 #include "common/error.hpp"
+#include "common/help.hpp"
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     long child_seconds = 2;
     if (argc == 3 && strcmp(argv[1], "--child-seconds") == 0)
         child_seconds = common::number_arg("--child-seconds", argv[2], 0, 60);

@@ -20,8 +20,10 @@
 
 #include "common/args.hpp"
 #include "common/error.hpp"
+#include "common/help.hpp"
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     long child_seconds = 15, poll_ms = 3000;
     for (int i = 1; i < argc; i += 2) {
         if (i + 1 >= argc) common::die_usage("[--child-seconds N] [--poll-ms M]");

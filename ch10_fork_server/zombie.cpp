@@ -17,8 +17,10 @@
 
 #include "common/args.hpp"
 #include "common/error.hpp"
+#include "common/help.hpp"
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     long seconds = 30;
     if (argc == 3 && strcmp(argv[1], "--seconds") == 0)
         seconds = common::number_arg("--seconds", argv[2], 1, 3600);

@@ -19,9 +19,11 @@
 #include <string_view>
 
 #include "common/error.hpp"
+#include "common/help.hpp"
 #include "common/io.hpp"
 
-int main(int argc, char*[]) {
+int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc != 1) common::die_usage("(no arguments)");
     constexpr std::string_view kMessage = "Who are you?";
 

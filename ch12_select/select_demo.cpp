@@ -19,8 +19,10 @@
 
 #include "common/args.hpp"
 #include "common/error.hpp"
+#include "common/help.hpp"
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     constexpr const char* kUsage = "[--timeout-s N]";
     long timeout_s = 5;
     if (argc == 3 && strcmp(argv[1], "--timeout-s") == 0)

@@ -22,6 +22,7 @@
 #include "common/args.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/net.hpp"
 
 namespace {
@@ -40,6 +41,7 @@ in_addr ipv4_arg(const char* what, const char* text) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc < 3) common::die_usage(kUsage);
     const char* interface = nullptr;
     long count = 0;  // 0: receive until killed

@@ -15,9 +15,11 @@
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/net.hpp"
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc != 2) common::die_usage("PORT");
     uint16_t port = common::port_arg(argv[1]);
 

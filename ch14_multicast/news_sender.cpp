@@ -24,6 +24,7 @@
 #include "common/args.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/net.hpp"
 
 namespace {
@@ -34,6 +35,7 @@ constexpr const char* kUsage =
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc < 4) common::die_usage(kUsage);
     int ttl = 64;  // the book's TIME_TO_LIVE
     const char* interface = nullptr;

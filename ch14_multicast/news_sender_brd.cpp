@@ -26,6 +26,7 @@
 #include "common/args.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/net.hpp"
 
 namespace {
@@ -57,6 +58,7 @@ bool is_broadcast(in_addr addr, std::string* known) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc < 4) common::die_usage(kUsage);
     long interval_ms = 200;
     bool broadcast_option = true;

@@ -24,6 +24,7 @@
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/net.hpp"
 
 namespace {
@@ -187,6 +188,7 @@ void on_writable(int fd) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc < 2) common::die_usage(kUsage);
     for (int i = 2; i < argc; ++i) {
         if (strcmp(argv[i], "--edge") == 0)

@@ -23,6 +23,7 @@
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/io.hpp"
 #include "common/net.hpp"
 
@@ -101,6 +102,7 @@ void* recv_msg(void* arg) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc != 4) common::die_usage("HOST PORT NAME");
     if (argv[3][0] == '\0' || strchr(argv[3], '\n') != nullptr)
         common::die_usage("HOST PORT NAME   (NAME: not empty, one line)");

@@ -30,6 +30,7 @@
 #include "common/args.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/io.hpp"
 #include "common/net.hpp"
 
@@ -231,6 +232,7 @@ void wait_for_a_client_to_leave() {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     const char* usage = "PORT [--max-line N] [--max-queue BYTES] [--max-clients N]";
     // Each client holds one descriptor: never more clients than RLIMIT_NOFILE allows, so
     // accept() does not meet EMFILE in normal operation.

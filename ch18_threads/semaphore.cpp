@@ -22,6 +22,7 @@
 #include <string>
 
 #include "common/error.hpp"
+#include "common/help.hpp"
 
 namespace {
 
@@ -90,7 +91,8 @@ void* accumulate(void* arg) {
 
 }  // namespace
 
-int main(int argc, char*[]) {
+int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc != 1) common::die_usage("(no arguments)");
     // pshared 0: shared by the threads of this process only; initial values 1 and 0.
     if (sem_init(&sem_empty, 0, 1) == -1 || sem_init(&sem_full, 0, 0) == -1)

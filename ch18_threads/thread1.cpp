@@ -18,6 +18,7 @@
 
 #include "common/args.hpp"
 #include "common/error.hpp"
+#include "common/help.hpp"
 
 namespace {
 
@@ -41,6 +42,7 @@ void* thread_main(void* arg) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     long main_ms = 2000;
     if (argc == 3 && strcmp(argv[1], "--main-ms") == 0)
         main_ms = common::number_arg("--main-ms", argv[2], 0, 60000);

@@ -17,6 +17,7 @@
 #include <ctime>
 
 #include "common/error.hpp"
+#include "common/help.hpp"
 
 namespace {
 
@@ -38,7 +39,8 @@ void* thread_main(void* arg) {
 
 }  // namespace
 
-int main(int argc, char*[]) {
+int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc != 1) common::die_usage("(no arguments)");
 
     pthread_t t_id;

@@ -17,6 +17,7 @@
 #include <initializer_list>
 
 #include "common/error.hpp"
+#include "common/help.hpp"
 
 namespace {
 
@@ -47,7 +48,8 @@ void* thread_summation(void* arg) {
 
 }  // namespace
 
-int main(int argc, char*[]) {
+int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc != 1) common::die_usage("(no arguments)");
 
     Range* ranges = new Range[2]{{0, 1, 5}, {1, 6, 10}};  // heap (堆): shared as well

@@ -19,6 +19,7 @@
 
 #include "common/args.hpp"
 #include "common/error.hpp"
+#include "common/help.hpp"
 
 namespace {
 
@@ -51,6 +52,7 @@ void* thread_des(void*) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     const char* usage = "[--threads N] [--iterations M]";
     long threads = 100;
     for (int i = 1; i < argc; i += 2) {

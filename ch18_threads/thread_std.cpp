@@ -18,6 +18,7 @@
 
 #include "common/args.hpp"
 #include "common/error.hpp"
+#include "common/help.hpp"
 
 namespace {
 
@@ -41,6 +42,7 @@ void run_threads(long threads, long iterations, Update update) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     const char* usage = "[--threads N] [--iterations M]";
     long threads = 100, iterations = 20000;
     for (int i = 1; i < argc; i += 2) {
