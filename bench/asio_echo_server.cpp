@@ -1,4 +1,4 @@
-// asio_echo_server.cpp — the peer bench/ measures our epoll servers against: what a C++
+// asio_echo_server — the peer bench/ measures our epoll servers against: what a C++
 // programmer would write instead, Asio's async_tcp_echo_server example (Debian libasio-dev,
 // standalone Asio, #include <asio.hpp>), single-threaded.
 //

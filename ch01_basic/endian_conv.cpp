@@ -2,7 +2,7 @@
 // htons/htonl put a port / an IPv4 address into network order (big-endian), ntohs/ntohl take
 // it back; on a little-endian host (x86, most ARM) they swap the bytes, elsewhere nothing.
 //
-// usage: endian_conv                (no arguments)
+// usage: endian_conv (no arguments)
 //
 // What to observe (on x86-64):
 //   this host is little-endian

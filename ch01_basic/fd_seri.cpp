@@ -1,7 +1,7 @@
 // fd_seri — on Linux a socket is a file: sockets and files share one series of descriptors,
 // book ch. 1 (fd_seri.c).  socket() and open() both return the lowest free number.
 //
-// usage: fd_seri                    (no arguments)
+// usage: fd_seri (no arguments)
 //
 // What to observe:
 //   $ fd_seri

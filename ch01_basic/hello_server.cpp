@@ -1,7 +1,8 @@
 // hello_server — the server socket template (服务器套接字模板), book ch. 1 (hello_server.c):
 // socket() → bind() → listen() → accept() → write() → close(); one client, then it exits.
 //
-// usage: hello_server PORT          (PORT 0: the kernel picks a free port)
+// usage: hello_server PORT
+//   PORT  0: the kernel picks a free port
 //
 // What to observe (terminal 1, then `hello_client 127.0.0.1 9190` in terminal 2):
 //   $ hello_server 9190

@@ -1,7 +1,8 @@
 // inet_aton_demo — "a.b.c.d" text into a struct in_addr with inet_aton(), book ch. 3
 // (inet_aton.c), beside inet_pton(), which replaced it.
 //
-// usage: inet_aton_demo [ADDRESS]   (without ADDRESS: the book's example and a few more)
+// usage: inet_aton_demo [ADDRESS]
+//   ADDRESS  the text to convert (default: the book's example and a few more)
 //
 // What to observe:
 //   inet_aton("127.232.124.79") = 1, s_addr = 0x4f7ce87f (127.232.124.79)

@@ -2,8 +2,9 @@
 // every byte it sends comes back until it closes, then the next client from the backlog.
 //
 // usage: echo_server PORT [--chunk N] [--delay-ms D]
-//   --chunk N     echo in pieces of at most N bytes (1..65536), TCP_NODELAY on the client socket
-//   --delay-ms D  with --chunk: pause D milliseconds (0..10000) between two pieces
+//   --chunk N     echo in pieces of at most N bytes (1..65536; default: off, whole reads),
+//                 with TCP_NODELAY on the client socket
+//   --delay-ms D  with --chunk: pause D milliseconds (0..10000; default 0) between two pieces
 //
 // What to observe (stdout, one flushed line per event, N counts clients from 1):
 //     listening on [::]:9190

@@ -3,6 +3,12 @@
 // reset), as tcpdump would.  Needs CAP_NET_RAW: root, or `unshare -rn` (README, "On the wire").
 //
 // usage: tcp_watch [--port PORT] [--count N] [--connections N] [--udp] [--absolute]
+//   --port PORT      only segments to or from PORT, whose owner is the "server" (default: all)
+//   --count N        exit after printing N lines (default: never)
+//   --connections N  exit once N TCP connections have ended: both FINs acknowledged, or a
+//                    reset (default: never)
+//   --udp            UDP datagrams too (one line each)
+//   --absolute       raw sequence numbers (tcpdump -S), not relative to each side's first one
 //
 // What to observe (`hello_server 9190` and `hello_client 127.0.0.1 9190` in the same namespace):
 //   watching lo port 9190
@@ -36,12 +42,7 @@
 
 namespace {
 
-// Options (also in the README):
-//   --port PORT      only segments to or from PORT; the side that owns PORT is the "server"
-//   --count N        exit after printing N lines
-//   --connections N  exit once N TCP connections have ended: both FINs acknowledged, or a reset
-//   --udp            UDP datagrams too (one line each)
-//   --absolute       raw sequence numbers (tcpdump -S), not relative to each side's first one
+// The options are explained in the header (and in tcp_watch --help).
 constexpr const char* kUsage = "[--port PORT] [--count N] [--connections N] [--udp] [--absolute]";
 
 uint16_t get16(const unsigned char* p) {

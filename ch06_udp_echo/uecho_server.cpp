@@ -1,8 +1,8 @@
-// uecho_server.cpp — UDP echo server (book ch. 6, uecho_server.c): no listen(), no accept(),
+// uecho_server — UDP echo server (book ch. 6, uecho_server.c): no listen(), no accept(),
 // no connections; recvfrom() says who sent each datagram (数据报), sendto() sends it back.
 //
 // usage: uecho_server PORT [--buf N]
-//   --buf N   receive into a buffer of N bytes (1..65536) instead of 65536, to see truncation
+//   --buf N   receive into a buffer of N bytes, to see truncation (1..65536, default 65536)
 //
 // What you will see (stdout, one flushed line per datagram):
 //     bound to [::]:9190

@@ -1,4 +1,4 @@
-// bounded_file_server.cpp — file_server.cpp's half-close, made to hold load: an iterative
+// bounded_file_server — file_server.cpp's half-close, made to hold load: an iterative
 // server that no client can hold for long, and that waits out the descriptor limit.
 //
 // usage: bounded_file_server PORT FILE [--close] [--timeout-ms N] [--deadline-ms N]

@@ -1,4 +1,4 @@
-// file_client.cpp — receives a file until end of stream, then answers, book ch. 7
+// file_client — receives a file until end of stream, then answers, book ch. 7
 // (file_client.c): the server's shutdown(SHUT_WR) arrives as read() == 0, and our own output
 // stream is still open, so "Thank you" can follow.
 //

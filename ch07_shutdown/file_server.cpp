@@ -1,7 +1,8 @@
-// file_server.cpp — half-close (半关闭) with shutdown(), book ch. 7 (file_server.c): send a
+// file_server — half-close (半关闭) with shutdown(), book ch. 7 (file_server.c): send a
 // file, shutdown(SHUT_WR), and still read the client's "Thank you".
 //
-// usage: file_server PORT FILE [--close]     (--close: close() instead, the answer is lost)
+// usage: file_server PORT FILE [--close]
+//   --close  close() instead of shutdown(SHUT_WR): the client's answer is lost
 //
 // What you will see (stdout; N counts clients from 1):
 //     listening on [::]:9190

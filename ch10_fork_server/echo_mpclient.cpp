@@ -1,4 +1,4 @@
-// echo_mpclient.cpp — an echo client that splits I/O between two processes (分割 I/O)
+// echo_mpclient — an echo client that splits I/O between two processes (分割 I/O)
 // (book ch. 10, echo_mpclient.c).  After fork() the child only writes (stdin lines to the
 // server) and the parent only reads (replies to stdout): sending never waits for a reply.
 //

@@ -1,4 +1,4 @@
-// echo_mpserv.cpp — the multiprocess echo server (并发服务器) (book ch. 10, echo_mpserv.c):
+// echo_mpserv — the multiprocess echo server (并发服务器) (book ch. 10, echo_mpserv.c):
 // accept() a client, fork() a child to serve it, and accept the next one at once.
 //
 // usage: echo_mpserv PORT

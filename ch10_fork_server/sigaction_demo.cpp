@@ -1,8 +1,9 @@
-// sigaction_demo.cpp — signal handlers installed with sigaction() (book ch. 10, sigaction.c):
+// sigaction_demo — signal handlers installed with sigaction() (book ch. 10, sigaction.c):
 // the same lesson as signal_demo.cpp, with every detail of the handling spelled out.
 //
 // usage: sigaction_demo [--alarm N] [--oneshot]
-//   N: seconds between alarms (1..60, default 2); --oneshot: SA_RESETHAND on SIGINT
+//   --alarm N   seconds between alarms (1..60, default 2)
+//   --oneshot   SA_RESETHAND on SIGINT: the handler is reset after its first run
 //
 // What to observe: press Ctrl-C once while it waits; it prints the same lines as
 // signal_demo ("CTRL+C pressed", "Time out!", "sleep(100) returned early, 99 s left").

@@ -1,7 +1,8 @@
-// signal_demo.cpp — signal handlers with signal(): SIGALRM from alarm(), SIGINT from Ctrl-C
+// signal_demo — signal handlers with signal(): SIGALRM from alarm(), SIGINT from Ctrl-C
 // (book ch. 10, signal.c).  A handled signal also wakes the process from sleep().
 //
-// usage: signal_demo [--alarm N]    N: seconds between alarms (1..60, default 2, the book's)
+// usage: signal_demo [--alarm N]
+//   --alarm N  seconds between alarms (1..60, default 2, the book's)
 //
 // What to observe (press Ctrl-C once while it waits):
 //     wait...

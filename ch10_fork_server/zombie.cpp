@@ -1,7 +1,8 @@
-// zombie.cpp — a zombie process (僵尸进程) (book ch. 10, zombie.c): the child ends at once,
+// zombie — a zombie process (僵尸进程) (book ch. 10, zombie.c): the child ends at once,
 // the parent never asks for its exit status, so the dead child stays in state Z.
 //
-// usage: zombie [--seconds N]      N: how long the parent lives on (1..3600, default 30)
+// usage: zombie [--seconds N]
+//   --seconds N  how long the parent lives on (1..3600, default 30)
 //
 // What to observe (the order of the first lines may vary):
 //     Hi, I am a child process

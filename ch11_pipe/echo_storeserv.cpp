@@ -1,4 +1,4 @@
-// echo_storeserv.cpp — the fork echo server that also keeps every line it echoes (book ch. 11):
+// echo_storeserv — the fork echo server that also keeps every line it echoes (book ch. 11):
 // each client process passes its lines through one pipe (管道) to a writer process, which
 // appends them to FILE.  The fork server is ch10's lesson; what is new here is the pipe.
 //

@@ -1,4 +1,4 @@
-// pipe2.cpp — one pipe used in both directions (book ch. 11), and the race it contains: a pipe
+// pipe2 — one pipe used in both directions (book ch. 11), and the race it contains: a pipe
 // does not know who wrote which bytes, whoever calls read() first takes them.
 //
 // usage: pipe2 [--sleep N] [--slow-parent]

@@ -1,4 +1,4 @@
-// pipe3.cpp — two pipes, one per direction (book ch. 11): the correct way for two processes
+// pipe3 — two pipes, one per direction (book ch. 11): the correct way for two processes
 // to talk both ways, with no sleep() and no race.
 //
 // usage: pipe3 [--slow-parent]

@@ -1,4 +1,4 @@
-// pipe_store_server.cpp — echo_storeserv.cpp's pipe, made to hold load: the writer's death
+// pipe_store_server — echo_storeserv.cpp's pipe, made to hold load: the writer's death
 // stops the server at once (SIGCHLD only inside ppoll()), and the descriptor and process
 // limits make clients wait instead of ending the server.
 //

@@ -1,4 +1,4 @@
-// echo_selectserv.cpp — I/O multiplexing (I/O 复用) with select() (book ch. 12, echo_selectserv.c):
+// echo_selectserv — I/O multiplexing (I/O 复用) with select() (book ch. 12, echo_selectserv.c):
 // one process, one loop, one select() call, many clients served at the same time.
 //
 // usage: echo_selectserv PORT

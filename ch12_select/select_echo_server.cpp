@@ -1,4 +1,4 @@
-// select_echo_server.cpp — echo_selectserv.cpp's select() loop, made to hold load: a read set
+// select_echo_server — echo_selectserv.cpp's select() loop, made to hold load: a read set
 // AND a write set, non-blocking sockets, a bounded output buffer per client (backpressure),
 // FD_SETSIZE refusal, no spinning when out of descriptors.  bench/ measures this one.
 //

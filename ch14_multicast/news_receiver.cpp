@@ -1,10 +1,11 @@
-// news_receiver.cpp — multicast receiver (book ch. 14, news_receiver.c): a UDP socket bound
+// news_receiver — multicast receiver (book ch. 14, news_receiver.c): a UDP socket bound
 // to PORT joins a group (加入多播组) with IP_ADD_MEMBERSHIP and receives every datagram sent to
 // GROUP:PORT, from any sender.
 //
 // usage: news_receiver GROUP PORT [--interface ADDR] [--count N]
 //   --interface ADDR  join on the interface with IPv4 address ADDR (default: the kernel's route)
 //   --count N         after N datagrams leave the group (IP_DROP_MEMBERSHIP) and exit 0
+//                     (1..1000000; default: never)
 //
 // What you will see (stdout, one flushed line each; a datagram's text as it came):
 //     bound to 0.0.0.0:5000

@@ -1,4 +1,4 @@
-// news_receiver_brd.cpp — broadcast receiver (book ch. 14, news_receiver_brd.c): a plain UDP
+// news_receiver_brd — broadcast receiver (book ch. 14, news_receiver_brd.c): a plain UDP
 // socket bound to the wildcard address and PORT.  Nothing to join: a broadcast (广播) reaches
 // every host of the network, and every socket bound to the port on each of them.
 //

@@ -1,4 +1,4 @@
-// news_sender_brd.cpp — broadcast sender (book ch. 14, news_sender_brd.c): each line of FILE
+// news_sender_brd — broadcast sender (book ch. 14, news_sender_brd.c): each line of FILE
 // is one UDP datagram to a broadcast address (广播), after setsockopt(SO_BROADCAST).
 //
 // usage: news_sender_brd ADDR PORT FILE [--interval-ms N] [--no-broadcast-option]

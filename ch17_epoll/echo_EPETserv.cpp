@@ -1,4 +1,4 @@
-// echo_EPETserv.cpp — edge-triggered epoll (边缘触发, book ch. 17): one report per arrival,
+// echo_EPETserv — edge-triggered epoll (边缘触发, book ch. 17): one report per arrival,
 // so each report must be read until the socket is empty (EAGAIN), on non-blocking sockets.
 //
 // usage: echo_EPETserv PORT [--buf N] [--one-read | --blocking]

@@ -1,4 +1,4 @@
-// echo_EPLTserv.cpp — level-triggered epoll, made visible (条件触发, book ch. 17): while a
+// echo_EPLTserv — level-triggered epoll, made visible (条件触发, book ch. 17): while a
 // socket holds unread bytes, every epoll_wait() reports it again, so one read() per report
 // loses nothing; it only costs wake-ups.
 //

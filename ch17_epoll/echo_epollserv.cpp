@@ -1,4 +1,4 @@
-// echo_epollserv.cpp — the epoll echo server made to hold 10,000 clients (book ch. 17), in both
+// echo_epollserv — the epoll echo server made to hold 10,000 clients (book ch. 17), in both
 // triggering modes: level-triggered (条件触发, the default) and edge-triggered (边缘触发, --edge).
 //
 // usage: echo_epollserv PORT [--edge] [--verbose]

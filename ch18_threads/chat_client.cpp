@@ -1,4 +1,4 @@
-// chat_client.cpp — chat client with two threads (book ch. 18): one sends what you type,
+// chat_client — chat client with two threads (book ch. 18): one sends what you type,
 // the other prints what arrives, so incoming lines show up while you are still typing.
 //
 // usage: chat_client HOST PORT NAME

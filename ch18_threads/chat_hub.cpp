@@ -1,4 +1,4 @@
-// chat_hub.cpp — chat_server's idea (book ch. 18: a thread per client, a locked client list,
+// chat_hub — chat_server's idea (book ch. 18: a thread per client, a locked client list,
 // every line to everyone, sender too) made to hold 10,000 clients and clients that never read.
 //
 // usage: chat_hub PORT [--max-line N] [--max-queue BYTES] [--max-clients N]

@@ -1,4 +1,4 @@
-// chat_server.cpp — the book's multithreaded chat server (ch. 18): a thread per client, a
+// chat_server — the book's multithreaded chat server (ch. 18): a thread per client, a
 // table of client sockets guarded by a mutex, and every message sent to everyone (sender too).
 //
 // usage: chat_server PORT

@@ -1,4 +1,4 @@
-// echo_thrserv.cpp — the real thread-per-connection echo server (ch. 18): every accepted
+// echo_thrserv — the real thread-per-connection echo server (ch. 18): every accepted
 // client gets its own thread, which echoes until the client closes; main() only accepts.
 // Made to hold 10,000 clients, a full descriptor table and a machine out of threads.
 //

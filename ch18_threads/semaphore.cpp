@@ -1,6 +1,7 @@
-// semaphore.cpp — two threads take turns through two semaphores (信号量) (book ch. 18).
+// semaphore — two threads take turns through two semaphores (信号量) (book ch. 18).
 //
-// usage: semaphore          (reads whole numbers from stdin until end of input)
+// usage: semaphore (no arguments)
+//   reads whole numbers from stdin until end of input
 //
 // One thread reads a number into the shared `num`, the other adds it to the sum; "read" and
 // "add" lines strictly alternate, each thread printing its own:

@@ -1,9 +1,10 @@
-// thread1.cpp — pthread_create(), and what happens to a thread when main() returns (book ch. 18).
+// thread1 — pthread_create(), and what happens to a thread when main() returns (book ch. 18).
 //
 // usage: thread1 [--main-ms MS]
+//   --main-ms MS  how long main() sleeps before it returns (0..60000, default 2000)
 //
 // main() starts a thread that prints "running thread" five times, 100 ms apart, then sleeps
-// MS milliseconds (default 2000), prints "end of main" and returns.  With the default:
+// MS milliseconds, prints "end of main" and returns.  With the default:
 //     running thread          (5 times, 100 ms apart)
 //     end of main
 // With --main-ms 150 the thread never prints its last lines:

@@ -1,6 +1,6 @@
-// thread2.cpp — pthread_join(): wait for a thread and take its return value (book ch. 18).
+// thread2 — pthread_join(): wait for a thread and take its return value (book ch. 18).
 //
-// usage: thread2
+// usage: thread2 (no arguments)
 //
 // The thread prints "running thread" five times (100 ms apart) and returns a message it
 // allocated on the heap; main() waits for it with pthread_join() and prints the message.

@@ -1,7 +1,7 @@
-// thread3.cpp — threads share the data area and the heap; each has only its own stack
+// thread3 — threads share the data area and the heap; each has only its own stack
 // (线程只独享栈区域) (book ch. 18).
 //
-// usage: thread3
+// usage: thread3 (no arguments)
 //
 // Two threads sum 1..5 and 6..10; every thread prints where its variables live (addresses vary,
 // the pattern does not; the thread lines may come in either order):

@@ -3,7 +3,8 @@
 // program is covered without touching this file.  The help is the program's header comment
 // (cmake/help_text.cmake); these checks keep the header a help a reader can use:
 //   - `-h` and `--help` print the same text on stdout, nothing on stderr, exit status 0;
-//   - its first line is "PROG — what it shows", and one line is "usage: PROG ...";
+//   - its first line is "PROG — what it shows", and one line is "usage: PROG ..." (a long one
+//     goes on in indented lines starting with '[');
 //   - every --option of the usage line has a line of its own below it, and one that takes a
 //     value (`--chunk N`) names its default;
 //   - the usage line is exactly what the program prints on stderr for a wrong shape of
@@ -24,6 +25,10 @@ struct Program {
     const char* path;  // the built file (thread4_tsan is built from thread4.cpp)
 };
 
+void PrintTo(const Program& program, std::ostream* out) {
+    *out << program.name;
+}
+
 const Program kPrograms[] = {
 #include "help_programs.inc"
 };
@@ -31,7 +36,8 @@ const Program kPrograms[] = {
 std::vector<std::string> lines_of(const std::string& text) {
     std::vector<std::string> lines;
     std::istringstream in(text);
-    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    for (std::string line; std::getline(in, line);)
+        lines.push_back(line);
     return lines;
 }
 
@@ -41,7 +47,9 @@ std::string trimmed(const std::string& line) {
 }
 
 // "/build/ch18_threads/thread4_tsan" -> "thread4_tsan": what the program calls itself.
-std::string basename(const std::string& path) { return path.substr(path.rfind('/') + 1); }
+std::string basename(const std::string& path) {
+    return path.substr(path.rfind('/') + 1);
+}
 
 class Help : public ::testing::TestWithParam<Program> {};
 
@@ -61,10 +69,15 @@ TEST_P(Help, AnswersDashHAndDashDashHelpWithUsageOptionsAndDefaults) {
         << help.out;
     auto lines = lines_of(help.out);
     size_t usage_at = 0;
-    while (usage_at < lines.size() && lines[usage_at].rfind("usage: " + name, 0) != 0) ++usage_at;
+    while (usage_at < lines.size() && lines[usage_at].rfind("usage: " + name, 0) != 0)
+        ++usage_at;
     ASSERT_LT(usage_at, lines.size()) << "no line starts with \"usage: " << name << "\":\n"
                                       << help.out;
-    const std::string usage = lines[usage_at];
+    // A usage too long for one line goes on in indented lines that start with '['.
+    std::string usage = lines[usage_at];
+    while (usage_at + 1 < lines.size() && lines[usage_at + 1].rfind(" ", 0) == 0 &&
+           trimmed(lines[usage_at + 1]).rfind("[", 0) == 0)
+        usage += " " + trimmed(lines[++usage_at]);
     const std::string shape = usage.substr(("usage: " + name).size());
     ASSERT_TRUE(shape.empty() || shape[0] == ' ') << usage;
 
@@ -77,9 +90,11 @@ TEST_P(Help, AnswersDashHAndDashDashHelpWithUsageOptionsAndDefaults) {
         size_t at = usage_at + 1;
         auto starts_option = [&](const std::string& line) {
             std::string t = trimmed(line);
-            return t.rfind(option, 0) == 0 && (t.size() == option.size() || t[option.size()] == ' ');
+            return t.rfind(option, 0) == 0 &&
+                   (t.size() == option.size() || t[option.size()] == ' ');
         };
-        while (at < lines.size() && !starts_option(lines[at])) ++at;
+        while (at < lines.size() && !starts_option(lines[at]))
+            ++at;
         if (at == lines.size()) {
             ADD_FAILURE() << option << " (in \"" << usage << "\") has no line of its own:\n"
                           << help.out;
@@ -92,7 +107,7 @@ TEST_P(Help, AnswersDashHAndDashDashHelpWithUsageOptionsAndDefaults) {
             if (t.empty() || t.rfind("--", 0) == 0 || lines[next][0] != ' ') break;
             description += "\n" + lines[next];
         }
-        EXPECT_NE(description.find("default"), std::string::npos)
+        EXPECT_TRUE(description.find("default") != std::string::npos)
             << option << " takes a value but does not say its default:\n"
             << description;
     }
@@ -111,8 +126,8 @@ TEST_P(Help, AnswersDashHAndDashDashHelpWithUsageOptionsAndDefaults) {
 }
 
 INSTANTIATE_TEST_SUITE_P(, Help, ::testing::ValuesIn(kPrograms),
-                         [](const ::testing::TestParamInfo<Program>& info) {
-                             return basename(info.param.path);
+                         [](const ::testing::TestParamInfo<Program>& param) {
+                             return basename(param.param.path);
                          });
 
 }  // namespace
