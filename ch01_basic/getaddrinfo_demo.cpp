@@ -3,7 +3,7 @@
 //
 // usage: getaddrinfo_demo HOST [SERVICE]  or  --passive SERVICE
 //   SERVICE            a port number or a name from /etc/services (default: none, port 0)
-//   --passive SERVICE  AI_PASSIVE, no HOST: the addresses a server binds (default: HOST's)
+//   --passive SERVICE  AI_PASSIVE, no HOST: the addresses a server binds (default: off)
 //
 // What to observe:
 //   $ getaddrinfo_demo localhost 9190

@@ -6,8 +6,7 @@
 // what an iterative server needs to survive (README: "Why an iterative server needs a deadline").
 //
 // usage: op_server PORT [--deadline-ms N]
-//   --deadline-ms N  the whole request within N ms, or the client is dropped (1..3600000,
-//                    default 5000)
+//   --deadline-ms N  the whole request within N ms, else the client is dropped (default 5000)
 //
 // What to observe: one line per reply, one client (one calculation) at a time:
 //     client 1: 3 operands '+' -> 6

@@ -42,7 +42,6 @@
 
 namespace {
 
-// The options are explained in the header (and in tcp_watch --help).
 constexpr const char* kUsage = "[--port PORT] [--count N] [--connections N] [--udp] [--absolute]";
 
 uint16_t get16(const unsigned char* p) {

@@ -4,8 +4,7 @@
 // usage: mutex [--threads N] [--iterations M] [--lock-per iteration|thread]
 //   --threads N       threads, half adding, half subtracting (even, 2..1000, default 100)
 //   --iterations M    updates per thread (1..1000000000, default 1000000)
-//   --lock-per iteration|thread  lock around each update, or once around a thread's whole
-//                     loop (default iteration)
+//   --lock-per iteration|thread  lock each update, or a thread's whole loop (default iteration)
 //
 // The same threads as thread4, each update now between pthread_mutex_lock() and
 // pthread_mutex_unlock(): no update is lost, at any -O level, and mutex_tsan reports nothing:
