@@ -3,7 +3,7 @@
 //
 // usage: echo_epollserv PORT [--edge] [--verbose]
 //   --edge     edge-triggered: read each report until the socket is empty (echo_EPETserv's
-//              lesson), at most kFairShare bytes per report so that no client starves others
+//              lesson), at most 64 KiB per report so that no client starves the others
 //   --verbose  print the book's lines "connected client: FD" and "closed client: FD"
 //
 // What you will see: `listening on [::]:9190`, then nothing (unless --verbose) while it echoes.
