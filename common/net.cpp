@@ -36,10 +36,9 @@ uint16_t port_arg(const char* text) {
     return *port;
 }
 
-namespace {
-
 // getaddrinfo() for HOST (nullptr: the wildcard addresses) and a numeric PORT.
-addrinfo* lookup(const char* host, const char* port, int socktype, int flags, const char* what) {
+static addrinfo* lookup(const char* host, const char* port, int socktype, int flags,
+                        const char* what) {
     port_arg(port);  // reject "abc" before getaddrinfo() takes it for a service name
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;  // IPv4 or IPv6, whatever HOST has
@@ -51,8 +50,6 @@ addrinfo* lookup(const char* host, const char* port, int socktype, int flags, co
     if (rc != 0) fatal("cannot resolve %s'%s': %s", what, host, gai_strerror(rc));
     return head;
 }
-
-}  // namespace
 
 AddrList resolve(const char* host, const char* port, int socktype) {
     return AddrList(lookup(host, port, socktype, 0, ""));
