@@ -31,9 +31,9 @@ std::optional<uint16_t> parse_port(std::string_view text, std::string* error) {
 
 uint16_t port_arg(const char* text) {
     std::string error;
-    auto port = parse_port(text, &error);
-    if (!port) note("%s", error.c_str()), exit(2);  // bad usage: status 2
-    return *port;
+    if (auto port = parse_port(text, &error)) return *port;
+    note("%s", error.c_str());
+    leave(2);  // bad usage: status 2
 }
 
 // getaddrinfo() for HOST (nullptr: the wildcard addresses) and a numeric PORT.
