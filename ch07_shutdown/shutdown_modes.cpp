@@ -4,7 +4,7 @@
 // usage: shutdown_modes        (no arguments: both ends, A and B, live in this process)
 //
 // What you will see, one line per step (each pair is a fresh loopback connection):
-//   SHUT_RD: read(A) returns 0 at once; B is not told (poll(B) = 0) and can still write, and
+//   SHUT_RD: read(A) returns 0 at once; B is not told (poll: nothing) and can still write, and
 //            Linux still queues what arrives: read(A) returns those bytes, then 0 again
 //   SHUT_RDWR: B reads 0 (end of stream); write(A) fails with EPIPE
 //   close(A) while dup(A) is open: B sees nothing; shutdown(dup, SHUT_WR): B reads 0
@@ -46,7 +46,7 @@ long read_n(int fd) {
 }  // bytes, 0 = EOF
 int poll_now(int fd) {
     pollfd p{fd, POLLIN | POLLRDHUP, 0};
-    return poll(&p, 1, 0);
+    return poll(&p, 1, 100);  // 100 ms: time enough for a FIN over loopback
 }
 void must(bool ok, const char* what) {
     if (!ok) common::die("%s", what);
@@ -59,8 +59,9 @@ int main() {
 
     Pair rd = connected(listener);
     must(shutdown(rd.a.get(), SHUT_RD) == 0, "shutdown SHUT_RD");
-    std::printf("SHUT_RD:   read(A) = %ld at once; poll(B) = %d (B is not told)\n",
-                read_n(rd.a.get()), poll_now(rd.b.get()));
+    long at_once = read_n(rd.a.get());  // no waiting: end of stream for A's reader
+    std::printf("SHUT_RD:   read(A) = %ld at once; poll(B, 100 ms) = %d (B is not told)\n", at_once,
+                poll_now(rd.b.get()));
     ssize_t sent = write(rd.b.get(), "late", 4);  // SHUT_RD sent nothing: B may still write
     // Over loopback the bytes are queued at A within microseconds; wait for them, bounded.
     int queued = 0;
@@ -69,21 +70,23 @@ int main() {
         if (queued < sent) usleep(1000);
     }
     long first = read_n(rd.a.get());  // Linux: what arrived after SHUT_RD is still read
+    long then = read_n(rd.a.get());
     std::printf("           write(B) = %zd; queued at A = %d; read(A) = %ld, then %ld\n", sent,
-                queued, first, read_n(rd.a.get()));
+                queued, first, then);
 
     Pair rdwr = connected(listener);
     must(shutdown(rdwr.a.get(), SHUT_RDWR) == 0, "shutdown SHUT_RDWR");
     long peer = read_n(rdwr.b.get());  // A's FIN: end of stream (blocks until it arrives)
     ssize_t w = write(rdwr.a.get(), "x", 1);
-    std::printf("SHUT_RDWR: read(B) = %ld; write(A) = %zd (%s); read(A) = %ld\n", peer, w,
-                w == -1 ? strerror(errno) : "?", read_n(rdwr.a.get()));
+    const char* why = w == -1 ? strerror(errno) : "?";
+    std::printf("SHUT_RDWR: read(B) = %ld; write(A) = %zd (%s); read(A) = %ld\n", peer, w, why,
+                read_n(rdwr.a.get()));
 
     Pair shared = connected(listener);
     int copy = dup(shared.a.get());  // as fork() would: two descriptors, one socket
     must(copy != -1, "dup");
     shared.a.reset();  // close(A): the socket lives on in `copy`, nothing is sent
-    std::printf("close(A) with a dup open: poll(B) = %d (nothing sent)\n",
+    std::printf("close(A) with a dup open: poll(B, 100 ms) = %d (nothing sent)\n",
                 poll_now(shared.b.get()));
     must(shutdown(copy, SHUT_WR) == 0, "shutdown SHUT_WR");  // acts on the socket itself
     std::printf("shutdown(dup, SHUT_WR):   read(B) = %ld (end of stream)\n",
