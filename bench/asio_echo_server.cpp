@@ -1,4 +1,4 @@
-// asio_echo_server.cpp — the peer bench/ measures our epoll servers against: what a C++
+// asio_echo_server — the peer bench/ measures our epoll servers against: what a C++
 // programmer would write instead, Asio's async_tcp_echo_server example (Debian libasio-dev,
 // standalone Asio, #include <asio.hpp>), single-threaded.
 //
@@ -23,6 +23,7 @@
 #include <utility>
 
 #include "common/error.hpp"
+#include "common/help.hpp"
 #include "common/net.hpp"
 
 using asio::ip::tcp;
@@ -65,6 +66,7 @@ void do_accept(tcp::acceptor& acceptor) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc != 2) common::die_usage("PORT");
     asio::io_context io(1);  // concurrency hint 1: only one thread runs this io_context
     tcp::acceptor acceptor(io);

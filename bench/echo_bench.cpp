@@ -1,4 +1,4 @@
-// echo_bench.cpp — the load generator of bench/ (issue 5): N connections to an echo server,
+// echo_bench — the load generator of bench/ (issue 5): N connections to an echo server,
 // each a request/response ping-pong of S bytes for T seconds, all on one thread and one epoll.
 //
 // usage: echo_bench HOST PORT [--conns N] [--size S] [--seconds T] [--pace K]
@@ -9,13 +9,15 @@
 //   --pace K             at most K connections being set up at a time (1..10000, default 256)
 //   --setup-timeout-s C  a connection not ready C s after its connect() has failed (1..600,
 //                        default 10)
-//   --server-pid PID     also report that process's CPU time during the measurement
+//   --server-pid PID     also report that process's CPU time during the measurement (default:
+//                        none)
 //   --wait-start         after setup print `READY conns=N` and start measuring only when a
 //                        line (or end of file) arrives on stdin: bench/run starts two
 //                        echo_bench at once this way, so that both measure the same seconds
 //   --idle M             M more connections, set up like the others (one echo each), that
 //                        then stay open and silent: a server that scans every descriptor
 //                        (select) pays for them, one told only the ready ones (epoll) not
+//                        (0..100000, default 0)
 //
 // Setup: non-blocking connect()s, at most K unfinished at a time, so the server's listen
 // backlog never overflows.  A connection is *ready* once its first message has come back (the
@@ -54,6 +56,7 @@
 #include "common/args.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/net.hpp"
 
 namespace {
@@ -318,6 +321,7 @@ struct Bench {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc < 3) common::die_usage(kUsage);
     long n_conns = 1, seconds = 5, pace = 256, setup_timeout_s = 10, server_pid = 0, n_idle = 0;
     bool wait_start = false;

@@ -2,7 +2,7 @@
 // htons/htonl put a port / an IPv4 address into network order (big-endian), ntohs/ntohl take
 // it back; on a little-endian host (x86, most ARM) they swap the bytes, elsewhere nothing.
 //
-// usage: endian_conv                (no arguments)
+// usage: endian_conv (no arguments)
 //
 // What to observe (on x86-64):
 //   this host is little-endian
@@ -18,6 +18,7 @@
 #include <cstring>
 
 #include "common/error.hpp"
+#include "common/help.hpp"
 
 // The bytes of VALUE in the order they lie in memory, e.g. "78 56 34 12".
 template <typename T>
@@ -31,7 +32,8 @@ static void print_bytes(const char* label, T value) {
     printf("\n");
 }
 
-int main(int argc, char*[]) {
+int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc != 1) common::die_usage("(no arguments)");
 
     const uint32_t probe = 1;  // little-endian hosts store the 1 in the first byte

@@ -1,7 +1,7 @@
 // fd_seri — on Linux a socket is a file: sockets and files share one series of descriptors,
 // book ch. 1 (fd_seri.c).  socket() and open() both return the lowest free number.
 //
-// usage: fd_seri                    (no arguments)
+// usage: fd_seri (no arguments)
 //
 // What to observe:
 //   $ fd_seri
@@ -20,6 +20,7 @@
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 
 // What descriptor FD refers to, as the kernel names it in /proc/self/fd.
 static std::string what_is(int fd) {
@@ -30,7 +31,8 @@ static std::string what_is(int fd) {
     return std::string(target, static_cast<size_t>(n));
 }
 
-int main(int argc, char*[]) {
+int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc != 1) common::die_usage("(no arguments)");
 
     // 0, 1 and 2 are stdin, stdout and stderr: socket, file, socket get 3, 4, 5, each the

@@ -1,15 +1,16 @@
 // getaddrinfo_demo — what replaced the book's IPv4-only address calls: getaddrinfo() turns a
 // host (a name, or a literal of either family) and a service into ready-made socket addresses.
 //
-// usage: getaddrinfo_demo HOST [SERVICE]    or    getaddrinfo_demo --passive SERVICE
+// usage: getaddrinfo_demo HOST [SERVICE]  or  --passive SERVICE
+//   SERVICE            a port number or a name from /etc/services (default: none, port 0)
+//   --passive SERVICE  AI_PASSIVE, no HOST: the addresses a server binds (default: off)
 //
 // What to observe:
 //   $ getaddrinfo_demo localhost 9190
 //   IPv4 SOCK_STREAM 127.0.0.1 port 9190
 //   IPv4 SOCK_DGRAM  127.0.0.1 port 9190
 //   IPv4 SOCK_RAW    127.0.0.1 port 9190
-// `getaddrinfo_demo --passive 9190` prints INADDR_ANY, then 0.0.0.0 and :: (what a server
-// binds).  An unknown name is one line and exit status 1.
+// --passive 9190 prints INADDR_ANY, then 0.0.0.0 and ::.  An unknown name: one line, status 1.
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -19,6 +20,7 @@
 #include <cstring>
 
 #include "common/error.hpp"
+#include "common/help.hpp"
 #include "common/net.hpp"
 
 static const char* socktype_name(int type) {
@@ -35,6 +37,7 @@ static const char* socktype_name(int type) {
 }
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     bool passive = argc == 3 && strcmp(argv[1], "--passive") == 0;
     if (argc < 2 || argc > 3 || (argc == 2 && strcmp(argv[1], "--passive") == 0))
         common::die_usage("HOST [SERVICE]  or  --passive SERVICE");

@@ -1,7 +1,8 @@
 // hello_client — the client socket template (客户端套接字模板), book ch. 1 (hello_client.c):
 // socket() → connect() → read() → close(), and no bind(): connect() gives the address.
 //
-// usage: hello_client HOST PORT      (HOST: a name, an IPv4 or an IPv6 address)
+// usage: hello_client HOST PORT
+//   HOST  a name, an IPv4 or an IPv6 address
 //
 // What to observe (with `hello_server 9190` running):
 //   $ hello_client 127.0.0.1 9190
@@ -17,9 +18,11 @@
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/net.hpp"
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc != 3) common::die_usage("HOST PORT");
 
     // 1. socket() and 2. connect(): try each address of HOST until one answers.  (From ch06

@@ -1,7 +1,8 @@
 // hello_server — the server socket template (服务器套接字模板), book ch. 1 (hello_server.c):
 // socket() → bind() → listen() → accept() → write() → close(); one client, then it exits.
 //
-// usage: hello_server PORT          (PORT 0: the kernel picks a free port)
+// usage: hello_server PORT
+//   PORT  0: the kernel picks a free port
 //
 // What to observe (terminal 1, then `hello_client 127.0.0.1 9190` in terminal 2):
 //   $ hello_server 9190
@@ -19,9 +20,11 @@
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/net.hpp"
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc != 2) common::die_usage("PORT");
 
     // 1. socket() makes the descriptor, 2. bind() gives it an address and a port: try each

@@ -1,7 +1,8 @@
 // inet_addr_demo — "a.b.c.d" text to a 32-bit address with inet_addr(), and why inet_pton()
 // replaced it, book ch. 3 (inet_addr.c).
 //
-// usage: inet_addr_demo [ADDRESS]   (without ADDRESS: the book's examples and 255.255.255.255)
+// usage: inet_addr_demo [ADDRESS]
+//   ADDRESS  the text to convert (default: the book's examples and 255.255.255.255)
 //
 // What to observe (on a little-endian host):
 //   inet_addr("1.2.3.4") = 0x04030201 (1.2.3.4)
@@ -16,6 +17,7 @@
 #include <cstdio>
 
 #include "common/error.hpp"
+#include "common/help.hpp"
 
 // "0x04030201 (1.2.3.4)": the raw s_addr as this host reads it, and the address it means.
 static void print_s_addr(in_addr addr) {
@@ -52,6 +54,7 @@ static void convert(const char* text) {
 }
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc > 2) common::die_usage("[ADDRESS]");
     if (argc == 2) {
         convert(argv[1]);

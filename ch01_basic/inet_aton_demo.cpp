@@ -1,7 +1,8 @@
 // inet_aton_demo — "a.b.c.d" text into a struct in_addr with inet_aton(), book ch. 3
 // (inet_aton.c), beside inet_pton(), which replaced it.
 //
-// usage: inet_aton_demo [ADDRESS]   (without ADDRESS: the book's example and a few more)
+// usage: inet_aton_demo [ADDRESS]
+//   ADDRESS  the text to convert (default: the book's example and a few more)
 //
 // What to observe:
 //   inet_aton("127.232.124.79") = 1, s_addr = 0x4f7ce87f (127.232.124.79)
@@ -16,6 +17,7 @@
 #include <cstdio>
 
 #include "common/error.hpp"
+#include "common/help.hpp"
 
 // ", s_addr = 0x4f7ce87f (127.232.124.79)" or ": not an IPv4 address".
 static void print_result(int rc, in_addr addr) {
@@ -46,6 +48,7 @@ static void convert(const char* text) {
 }
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc > 2) common::die_usage("[ADDRESS]");
     if (argc == 2) {
         convert(argv[1]);

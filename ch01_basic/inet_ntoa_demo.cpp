@@ -1,7 +1,7 @@
 // inet_ntoa_demo — a struct in_addr back to "a.b.c.d" text with inet_ntoa(), and the trap in
 // it: one buffer that every call overwrites (one per thread on glibc), book ch. 3 (inet_ntoa.c).
 //
-// usage: inet_ntoa_demo             (no arguments)
+// usage: inet_ntoa_demo (no arguments)
 //
 // What to observe:
 //   Dotted-Decimal notation1: 1.2.3.4   (str_ptr, the first inet_ntoa() result)
@@ -17,8 +17,10 @@
 #include <cstring>
 
 #include "common/error.hpp"
+#include "common/help.hpp"
 
-int main(int argc, char*[]) {
+int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc != 1) common::die_usage("(no arguments)");
 
     sockaddr_in addr1{}, addr2{};

@@ -1,7 +1,8 @@
 // low_open — low-level file I/O: open() and write() return and take file descriptors
 // (文件描述符), book ch. 1 (low_open.c).
 //
-// usage: low_open FILE              (creates or empties FILE, then writes one line)
+// usage: low_open FILE
+//   FILE  created, or emptied if it exists; then one line is written to it
 //
 // What to observe:
 //   $ low_open data.txt
@@ -17,8 +18,10 @@
 #include <string_view>
 
 #include "common/error.hpp"
+#include "common/help.hpp"
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc != 2) common::die_usage("FILE");
     const char* path = argv[1];
 

@@ -17,8 +17,10 @@
 #include <string>
 
 #include "common/error.hpp"
+#include "common/help.hpp"
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc != 2) common::die_usage("FILE");
     const char* path = argv[1];
 

@@ -25,6 +25,7 @@
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/io.hpp"
 #include "common/net.hpp"
 
@@ -34,6 +35,7 @@ constexpr int kWaitMs = 10000;  // for the client's first bytes
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc < 2) common::die_usage(kUsage);
     bool read_first = false, reuseaddr = true;
     for (int i = 2; i < argc; ++i) {

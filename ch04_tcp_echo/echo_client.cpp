@@ -22,6 +22,7 @@
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/io.hpp"
 #include "common/net.hpp"
 
@@ -30,6 +31,7 @@ constexpr size_t kBufSize = 1024;
 }
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc != 3) common::die_usage("HOST PORT");
     // If the server has gone, write() must fail with EPIPE (reported below), not kill us.
     if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) common::die("signal");

@@ -17,6 +17,7 @@
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/net.hpp"
 
 namespace {
@@ -24,6 +25,7 @@ constexpr int kBufSize = 1024;
 }
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc != 3) common::die_usage("HOST PORT");
     if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) common::die("signal");  // EPIPE, not death
 

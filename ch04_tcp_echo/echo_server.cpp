@@ -2,8 +2,9 @@
 // every byte it sends comes back until it closes, then the next client from the backlog.
 //
 // usage: echo_server PORT [--chunk N] [--delay-ms D]
-//   --chunk N     echo in pieces of at most N bytes (1..65536), TCP_NODELAY on the client socket
-//   --delay-ms D  with --chunk: pause D milliseconds (0..10000) between two pieces
+//   --chunk N     echo in pieces of at most N bytes (1..65536; default: off, whole reads),
+//                 with TCP_NODELAY on the client socket
+//   --delay-ms D  with --chunk: pause D milliseconds (0..10000; default 0) between two pieces
 //
 // What to observe (stdout, one flushed line per event, N counts clients from 1):
 //     listening on [::]:9190
@@ -25,6 +26,7 @@
 #include "common/args.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/net.hpp"
 
 namespace {
@@ -49,6 +51,7 @@ bool write_fully(int fd, const char* data, size_t len) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc < 2) common::die_usage(kUsage);
     size_t chunk = 0;  // 0: echo whatever one read() returned, in one write()
     int delay_ms = 0;

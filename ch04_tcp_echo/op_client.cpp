@@ -2,8 +2,9 @@
 // hand in network byte order (count byte, N x int32 through htonl(), operator byte), sent
 // with one write_all(); the 5-byte reply read with read_exact().  Wire format: op_server.cpp.
 //
-// usage: op_client HOST PORT                       count, operands, operator from stdin
-//        op_client HOST PORT OPERATOR OPERAND...   from the arguments (quote '*' in a shell)
+// usage: op_client HOST PORT [+|-|'*' OPERAND...]
+//   OPERATOR OPERAND...  the request (quote '*' in a shell); default: count, operands and
+//                        operator read from stdin
 //
 // What to observe:
 //     $ op_client 127.0.0.1 9190 + 1 2 3          $ printf '2 6 7 *' | op_client ::1 9190
@@ -28,6 +29,7 @@
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/io.hpp"
 #include "common/net.hpp"
 
@@ -83,6 +85,7 @@ std::optional<std::string> next_word(bool prompt, const std::string& text) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc < 3 || argc == 4) common::die_usage("HOST PORT [+|-|'*' OPERAND...]");
     common::port_arg(argv[2]);  // a bad port fails now, not after the user typed a request
 

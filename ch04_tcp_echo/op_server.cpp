@@ -5,7 +5,8 @@
 // The lesson is serve() and calculate(); fill()'s deadline and main()'s accept() switch are
 // what an iterative server needs to survive (README: "Why an iterative server needs a deadline").
 //
-// usage: op_server PORT [--deadline-ms N]      (the whole request within N ms; default 5000)
+// usage: op_server PORT [--deadline-ms N]
+//   --deadline-ms N  the whole request within N ms, else the client is dropped (default 5000)
 //
 // What to observe: one line per reply, one client (one calculation) at a time:
 //     client 1: 3 operands '+' -> 6
@@ -25,6 +26,7 @@
 #include "common/args.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/io.hpp"
 #include "common/net.hpp"
 
@@ -134,6 +136,7 @@ Fill fill(int fd, unsigned char* buf, size_t* got, size_t want, Clock::time_poin
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     int deadline_ms = 5000;
     if (argc == 4 && strcmp(argv[2], "--deadline-ms") == 0)
         deadline_ms = static_cast<int>(common::number_arg("--deadline-ms", argv[3], 1, 3'600'000));

@@ -3,6 +3,12 @@
 // reset), as tcpdump would.  Needs CAP_NET_RAW: root, or `unshare -rn` (README, "On the wire").
 //
 // usage: tcp_watch [--port PORT] [--count N] [--connections N] [--udp] [--absolute]
+//   --port PORT      only segments to or from PORT, whose owner is the "server" (default: all)
+//   --count N        exit after printing N lines (default: never)
+//   --connections N  exit once N TCP connections have ended: both FINs acknowledged, or a
+//                    reset (default: never)
+//   --udp            UDP datagrams too (one line each)
+//   --absolute       raw sequence numbers (tcpdump -S), not relative to each side's first one
 //
 // What to observe (`hello_server 9190` and `hello_client 127.0.0.1 9190` in the same namespace):
 //   watching lo port 9190
@@ -31,16 +37,11 @@
 #include "common/args.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/net.hpp"
 
 namespace {
 
-// Options (also in the README):
-//   --port PORT      only segments to or from PORT; the side that owns PORT is the "server"
-//   --count N        exit after printing N lines
-//   --connections N  exit once N TCP connections have ended: both FINs acknowledged, or a reset
-//   --udp            UDP datagrams too (one line each)
-//   --absolute       raw sequence numbers (tcpdump -S), not relative to each side's first one
 constexpr const char* kUsage = "[--port PORT] [--count N] [--connections N] [--udp] [--absolute]";
 
 uint16_t get16(const unsigned char* p) {
@@ -151,6 +152,7 @@ std::string syn_options(const unsigned char* opt, size_t len) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     int port = 0;  // 0: every port
     long count = 0, connections = 0;
     bool udp = false, absolute = false;

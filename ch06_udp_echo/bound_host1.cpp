@@ -1,8 +1,9 @@
-// bound_host1.cpp — UDP keeps message boundaries (数据传输中存在边界), book ch. 6
+// bound_host1 — UDP keeps message boundaries (数据传输中存在边界), book ch. 6
 // (bound_host1.c): three datagrams pile up unread, then three recvfrom() calls return exactly
 // one datagram each (调用几次 sendto 就需要几次 recvfrom).
 //
-// usage: bound_host1 PORT [--wait-ms N]   (waits for Enter, or N ms like the book's sleep(5))
+// usage: bound_host1 PORT [--wait-ms N]
+//   --wait-ms N  read after N ms, like the book's sleep(5) (0..60000; default: after Enter)
 //
 // What you will see (after `bound_host2 127.0.0.1 PORT` has run), then exit 0:
 //     bound to [::]:9190
@@ -22,9 +23,11 @@
 #include "common/args.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/net.hpp"
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     long wait_ms = -1;  // -1: wait for stdin
     if (argc == 4 && strcmp(argv[2], "--wait-ms") == 0)
         wait_ms = common::number_arg("--wait-ms", argv[3], 0, 60000);

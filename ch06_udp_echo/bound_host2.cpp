@@ -1,4 +1,4 @@
-// bound_host2.cpp — sends three datagrams of different sizes to bound_host1, book ch. 6
+// bound_host2 — sends three datagrams of different sizes to bound_host1, book ch. 6
 // (bound_host2.c).  Three sendto() calls are three datagrams, and bound_host1 needs three
 // recvfrom() calls to read them, however long it waits before reading.
 //
@@ -17,9 +17,11 @@
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/net.hpp"
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc != 3) common::die_usage("HOST PORT");
 
     common::Fd sock;

@@ -1,8 +1,9 @@
-// uecho_client.cpp — UDP echo client with an unconnected socket (未连接的UDP套接字), book
+// uecho_client — UDP echo client with an unconnected socket (未连接的UDP套接字), book
 // ch. 6 (uecho_client.c): every sendto() names the server, and recvfrom() takes a datagram
 // from anyone, so the client checks who sent it.
 //
-// usage: uecho_client HOST PORT [--timeout-ms N]     (N: 1..60000, default 3000)
+// usage: uecho_client HOST PORT [--timeout-ms N]
+//   --timeout-ms N  how long to wait for each echo (1..60000, default 3000)
 //
 // What you will see: each line typed is ONE datagram (without its '\n'), and its echo:
 //     Message from server: hello
@@ -24,6 +25,7 @@
 #include "common/args.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/net.hpp"
 
 namespace {
@@ -44,6 +46,7 @@ bool same_address(const sockaddr_storage& a, const sockaddr_storage& b) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     long timeout_ms = 3000;
     if (argc == 5 && strcmp(argv[3], "--timeout-ms") == 0)
         timeout_ms = common::number_arg("--timeout-ms", argv[4], 1, 60000);

@@ -1,8 +1,9 @@
-// uecho_con_client.cpp — the connected UDP socket (已连接UDP套接字), book ch. 6
+// uecho_con_client — the connected UDP socket (已连接UDP套接字), book ch. 6
 // (uecho_con_client.c): connect() on SOCK_DGRAM sends nothing, it registers the server's
 // address once; then write() and read() work, and only the server's datagrams arrive.
 //
-// usage: uecho_con_client HOST PORT [--timeout-ms N]     (N: 1..60000, default 3000)
+// usage: uecho_con_client HOST PORT [--timeout-ms N]
+//   --timeout-ms N  how long to wait for each echo (1..60000, default 3000)
 //
 // What you will see: on stderr   uecho_con_client: connected to 127.0.0.1:9190 from 127.0.0.1:40158
 // then one datagram per line and   Message from server: hello   (or   no reply ...), and with
@@ -22,9 +23,11 @@
 #include "common/args.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/net.hpp"
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     long timeout_ms = 3000;
     if (argc == 5 && strcmp(argv[3], "--timeout-ms") == 0)
         timeout_ms = common::number_arg("--timeout-ms", argv[4], 1, 60000);

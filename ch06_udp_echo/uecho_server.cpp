@@ -1,8 +1,8 @@
-// uecho_server.cpp — UDP echo server (book ch. 6, uecho_server.c): no listen(), no accept(),
+// uecho_server — UDP echo server (book ch. 6, uecho_server.c): no listen(), no accept(),
 // no connections; recvfrom() says who sent each datagram (数据报), sendto() sends it back.
 //
 // usage: uecho_server PORT [--buf N]
-//   --buf N   receive into a buffer of N bytes (1..65536) instead of 65536, to see truncation
+//   --buf N   receive into a buffer of N bytes, to see truncation (1..65536, default 65536)
 //
 // What you will see (stdout, one flushed line per datagram):
 //     bound to [::]:9190
@@ -21,9 +21,11 @@
 #include "common/args.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/net.hpp"
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     constexpr const char* kUsage = "PORT [--buf N]";
     size_t buf_size = 65536;  // > 65,527: the largest UDP payload, even over IPv6
     if (argc == 4 && strcmp(argv[2], "--buf") == 0)

@@ -1,4 +1,4 @@
-// bounded_file_server.cpp — file_server.cpp's half-close, made to hold load: an iterative
+// bounded_file_server — file_server.cpp's half-close, made to hold load: an iterative
 // server that no client can hold for long, and that waits out the descriptor limit.
 //
 // usage: bounded_file_server PORT FILE [--close] [--timeout-ms N] [--deadline-ms N]
@@ -29,6 +29,7 @@
 #include "common/args.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/net.hpp"
 
 namespace {
@@ -89,6 +90,7 @@ Outcome send_all_within(int fd, const char* data, size_t len, const Limits& limi
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc < 3) common::die_usage(kUsage);
     bool close_mode = false;
     long timeout_ms = 5000, deadline_ms = 60000;

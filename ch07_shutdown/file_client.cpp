@@ -1,4 +1,4 @@
-// file_client.cpp — receives a file until end of stream, then answers, book ch. 7
+// file_client — receives a file until end of stream, then answers, book ch. 7
 // (file_client.c): the server's shutdown(SHUT_WR) arrives as read() == 0, and our own output
 // stream is still open, so "Thank you" can follow.
 //
@@ -28,6 +28,7 @@
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/io.hpp"
 #include "common/net.hpp"
 
@@ -44,6 +45,7 @@ void remove_partial() {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc != 4) common::die_usage("HOST PORT OUTFILE");
     const char* out_path = argv[3];
     // If the server has gone, write() must fail with EPIPE (reported below), not kill us.

@@ -1,7 +1,8 @@
-// file_server.cpp — half-close (半关闭) with shutdown(), book ch. 7 (file_server.c): send a
+// file_server — half-close (半关闭) with shutdown(), book ch. 7 (file_server.c): send a
 // file, shutdown(SHUT_WR), and still read the client's "Thank you".
 //
-// usage: file_server PORT FILE [--close]     (--close: close() instead, the answer is lost)
+// usage: file_server PORT FILE [--close]
+//   --close  close() instead of shutdown(SHUT_WR): the client's answer is lost
 //
 // What you will see (stdout; N counts clients from 1):
 //     listening on [::]:9190
@@ -26,6 +27,7 @@
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/io.hpp"
 #include "common/net.hpp"
 
@@ -69,6 +71,7 @@ bool send_file(int client_fd, int file_fd, const char* path, unsigned long clien
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     constexpr const char* kUsage = "PORT FILE [--close]";
     if (argc < 3 || argc > 4) common::die_usage(kUsage);
     const bool close_mode = argc == 4;

@@ -1,4 +1,4 @@
-// echo_mpclient.cpp — an echo client that splits I/O between two processes (分割 I/O)
+// echo_mpclient — an echo client that splits I/O between two processes (分割 I/O)
 // (book ch. 10, echo_mpclient.c).  After fork() the child only writes (stdin lines to the
 // server) and the parent only reads (replies to stdout): sending never waits for a reply.
 //
@@ -22,6 +22,7 @@
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/io.hpp"
 #include "common/net.hpp"
 
@@ -77,6 +78,7 @@ bool read_routine(int sock) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc != 3) common::die_usage("HOST PORT");
     if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) common::die("signal");  // EPIPE instead
 

@@ -1,4 +1,4 @@
-// echo_mpserv.cpp — the multiprocess echo server (并发服务器) (book ch. 10, echo_mpserv.c):
+// echo_mpserv — the multiprocess echo server (并发服务器) (book ch. 10, echo_mpserv.c):
 // accept() a client, fork() a child to serve it, and accept the next one at once.
 //
 // usage: echo_mpserv PORT
@@ -22,6 +22,7 @@
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/io.hpp"
 #include "common/net.hpp"
 
@@ -103,6 +104,7 @@ void serve(int client_fd) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc != 2) common::die_usage("PORT");
     // A client gone mid-write must make write() fail with EPIPE, not kill its child.
     if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) common::die("signal");

@@ -1,7 +1,7 @@
-// fork_demo.cpp — what fork() copies (book ch. 10, fork.c): a second process, a copy of the
+// fork_demo — what fork() copies (book ch. 10, fork.c): a second process, a copy of the
 // caller (code, variables, open descriptors); from then on each changes only its own copy.
 //
-// usage: fork_demo
+// usage: fork_demo (no arguments)
 //
 // What to observe (the PIDs differ from run to run):
 //     before fork: gval 11, lval 25 (pid 4101)
@@ -15,12 +15,14 @@
 #include <cstdio>
 
 #include "common/error.hpp"
+#include "common/help.hpp"
 
 namespace {
 int gval = 10;  // a global: in the data segment, copied like everything else
 }
 
-int main(int argc, char*[]) {
+int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc != 1) common::die_usage("(no arguments)");
     int lval = 20;  // a local: on the stack, copied too
     gval++, lval += 5;

@@ -1,7 +1,8 @@
-// remove_zombie.cpp — reaping children from a SIGCHLD handler (book ch. 10, remove_zombie.c):
+// remove_zombie — reaping children from a SIGCHLD handler (book ch. 10, remove_zombie.c):
 // the handler collects each status at once, so no child stays a zombie while the parent works.
 //
-// usage: remove_zombie [--seconds N]   N: how long both children live (0..60, default 10)
+// usage: remove_zombie [--seconds N]
+//   --seconds N  how long both children live (0..60, default 10)
 //
 // What to observe (PIDs vary; the two children end at about the same moment):
 //     Child proc id: 4102 ... wait...
@@ -21,6 +22,7 @@
 
 #include "common/args.hpp"
 #include "common/error.hpp"
+#include "common/help.hpp"
 
 namespace {
 
@@ -70,6 +72,7 @@ void read_childproc(int) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     long seconds = 10;
     if (argc == 3 && strcmp(argv[1], "--seconds") == 0)
         seconds = common::number_arg("--seconds", argv[2], 0, 60);

@@ -1,8 +1,9 @@
-// sigaction_demo.cpp — signal handlers installed with sigaction() (book ch. 10, sigaction.c):
+// sigaction_demo — signal handlers installed with sigaction() (book ch. 10, sigaction.c):
 // the same lesson as signal_demo.cpp, with every detail of the handling spelled out.
 //
 // usage: sigaction_demo [--alarm N] [--oneshot]
-//   N: seconds between alarms (1..60, default 2); --oneshot: SA_RESETHAND on SIGINT
+//   --alarm N   seconds between alarms (1..60, default 2)
+//   --oneshot   SA_RESETHAND on SIGINT: the handler is reset after its first run
 //
 // What to observe: press Ctrl-C once while it waits; it prints the same lines as
 // signal_demo ("CTRL+C pressed", "Time out!", "sleep(100) returned early, 99 s left").
@@ -15,6 +16,7 @@
 
 #include "common/args.hpp"
 #include "common/error.hpp"
+#include "common/help.hpp"
 
 namespace {
 
@@ -38,6 +40,7 @@ void keycontrol(int sig) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     bool oneshot = false;
     for (int i = 1; i < argc; ++i) {
         if (strcmp(argv[i], "--alarm") == 0 && i + 1 < argc)

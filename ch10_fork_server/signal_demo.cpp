@@ -1,7 +1,8 @@
-// signal_demo.cpp — signal handlers with signal(): SIGALRM from alarm(), SIGINT from Ctrl-C
+// signal_demo — signal handlers with signal(): SIGALRM from alarm(), SIGINT from Ctrl-C
 // (book ch. 10, signal.c).  A handled signal also wakes the process from sleep().
 //
-// usage: signal_demo [--alarm N]    N: seconds between alarms (1..60, default 2, the book's)
+// usage: signal_demo [--alarm N]
+//   --alarm N  seconds between alarms (1..60, default 2, the book's)
 //
 // What to observe (press Ctrl-C once while it waits):
 //     wait...
@@ -18,6 +19,7 @@
 
 #include "common/args.hpp"
 #include "common/error.hpp"
+#include "common/help.hpp"
 
 namespace {
 
@@ -43,6 +45,7 @@ void keycontrol(int sig) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc == 3 && strcmp(argv[1], "--alarm") == 0)
         g_alarm_seconds = static_cast<unsigned>(common::number_arg("--alarm", argv[2], 1, 60));
     else if (argc != 1)

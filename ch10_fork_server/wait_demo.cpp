@@ -1,7 +1,8 @@
-// wait_demo.cpp — the parent collects its children's exit statuses with wait() (book ch. 10,
+// wait_demo — the parent collects its children's exit statuses with wait() (book ch. 10,
 // wait.c).  Collecting the status is what lets the kernel remove a dead child: no zombie.
 //
-// usage: wait_demo [--child-seconds N]   N: how long child 2 lives (0..60, default 2)
+// usage: wait_demo [--child-seconds N]
+//   --child-seconds N  how long child 2 lives (0..60, default 2)
 //
 // What to observe (PIDs vary; a child's status is what its main returned or exit() got):
 //     Child PID: 4102
@@ -20,8 +21,10 @@
 
 #include "common/args.hpp"
 #include "common/error.hpp"
+#include "common/help.hpp"
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     long child_seconds = 2;
     if (argc == 3 && strcmp(argv[1], "--child-seconds") == 0)
         child_seconds = common::number_arg("--child-seconds", argv[2], 0, 60);

@@ -1,9 +1,9 @@
-// waitpid_demo.cpp — collecting a child's status without blocking: waitpid(..., WNOHANG)
+// waitpid_demo — collecting a child's status without blocking: waitpid(..., WNOHANG)
 // (book ch. 10, waitpid.c).  The parent keeps working and asks again now and then.
 //
 // usage: waitpid_demo [--child-seconds N] [--poll-ms M]
-//   N: how long the child lives (0..60, default 15); M: pause between polls (10..10000,
-//   default 3000) — the book's values
+//   --child-seconds N  how long the child lives (0..60, default 15, the book's)
+//   --poll-ms M        pause between polls (10..10000, default 3000, the book's)
 //
 // What to observe (with the defaults: five polls, then the status):
 //     Child PID: 4102
@@ -20,8 +20,10 @@
 
 #include "common/args.hpp"
 #include "common/error.hpp"
+#include "common/help.hpp"
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     long child_seconds = 15, poll_ms = 3000;
     for (int i = 1; i < argc; i += 2) {
         if (i + 1 >= argc) common::die_usage("[--child-seconds N] [--poll-ms M]");

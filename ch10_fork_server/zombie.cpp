@@ -1,7 +1,8 @@
-// zombie.cpp — a zombie process (僵尸进程) (book ch. 10, zombie.c): the child ends at once,
+// zombie — a zombie process (僵尸进程) (book ch. 10, zombie.c): the child ends at once,
 // the parent never asks for its exit status, so the dead child stays in state Z.
 //
-// usage: zombie [--seconds N]      N: how long the parent lives on (1..3600, default 30)
+// usage: zombie [--seconds N]
+//   --seconds N  how long the parent lives on (1..3600, default 30)
 //
 // What to observe (the order of the first lines may vary):
 //     Hi, I am a child process
@@ -17,8 +18,10 @@
 
 #include "common/args.hpp"
 #include "common/error.hpp"
+#include "common/help.hpp"
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     long seconds = 30;
     if (argc == 3 && strcmp(argv[1], "--seconds") == 0)
         seconds = common::number_arg("--seconds", argv[2], 1, 3600);

@@ -1,4 +1,4 @@
-// echo_storeserv.cpp — the fork echo server that also keeps every line it echoes (book ch. 11):
+// echo_storeserv — the fork echo server that also keeps every line it echoes (book ch. 11):
 // each client process passes its lines through one pipe (管道) to a writer process, which
 // appends them to FILE.  The fork server is ch10's lesson; what is new here is the pipe.
 //
@@ -26,6 +26,7 @@
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/io.hpp"
 #include "common/net.hpp"
 
@@ -117,6 +118,7 @@ void serve_client(int client_fd, int pipe_write, unsigned long client) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc != 3) common::die_usage("PORT FILE");
     common::port_arg(argv[1]);  // a bad port exits (status 2) before FILE is created
     // A client that vanishes must not kill its process with SIGPIPE (write() gets EPIPE).

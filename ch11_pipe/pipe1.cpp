@@ -1,7 +1,7 @@
-// pipe1.cpp — a pipe (管道) between two processes (book ch. 11): the child writes, the parent
+// pipe1 — a pipe (管道) between two processes (book ch. 11): the child writes, the parent
 // reads.
 //
-// usage: pipe1
+// usage: pipe1 (no arguments)
 //
 // What you will see (the pid varies):
 //     pipe: fds[0] = 3 is the read end, fds[1] = 4 is the write end
@@ -19,9 +19,11 @@
 #include <string_view>
 
 #include "common/error.hpp"
+#include "common/help.hpp"
 #include "common/io.hpp"
 
-int main(int argc, char*[]) {
+int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc != 1) common::die_usage("(no arguments)");
     constexpr std::string_view kMessage = "Who are you?";
 

@@ -1,4 +1,4 @@
-// pipe2.cpp — one pipe used in both directions (book ch. 11), and the race it contains: a pipe
+// pipe2 — one pipe used in both directions (book ch. 11), and the race it contains: a pipe
 // does not know who wrote which bytes, whoever calls read() first takes them.
 //
 // usage: pipe2 [--sleep N] [--slow-parent]
@@ -24,6 +24,7 @@
 
 #include "common/args.hpp"
 #include "common/error.hpp"
+#include "common/help.hpp"
 
 namespace {
 
@@ -60,6 +61,7 @@ void write_message(int fd, std::string_view text) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     long sleep_seconds = 2;
     bool slow_parent = false;
     for (int i = 1; i < argc; ++i) {

@@ -1,4 +1,4 @@
-// pipe3.cpp — two pipes, one per direction (book ch. 11): the correct way for two processes
+// pipe3 — two pipes, one per direction (book ch. 11): the correct way for two processes
 // to talk both ways, with no sleep() and no race.
 //
 // usage: pipe3 [--slow-parent]
@@ -18,6 +18,7 @@
 #include <string_view>
 
 #include "common/error.hpp"
+#include "common/help.hpp"
 #include "common/io.hpp"
 
 namespace {
@@ -41,6 +42,7 @@ std::string read_to_eof(int fd) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     bool slow_parent = argc == 2 && strcmp(argv[1], "--slow-parent") == 0;
     if (argc > 2 || (argc == 2 && !slow_parent)) common::die_usage("[--slow-parent]");
 

@@ -1,4 +1,4 @@
-// pipe_store_server.cpp — echo_storeserv.cpp's pipe, made to hold load: the writer's death
+// pipe_store_server — echo_storeserv.cpp's pipe, made to hold load: the writer's death
 // stops the server at once (SIGCHLD only inside ppoll()), and the descriptor and process
 // limits make clients wait instead of ending the server.
 //
@@ -26,6 +26,7 @@
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/io.hpp"
 #include "common/net.hpp"
 
@@ -159,6 +160,7 @@ int serve_client(int client_fd, int pipe_write, unsigned long client) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc != 3) common::die_usage("PORT FILE");
     common::port_arg(argv[1]);  // a bad port exits (status 2) before FILE is created
     // A client that vanishes must not kill its process with SIGPIPE (write() gets EPIPE).

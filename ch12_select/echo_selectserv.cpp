@@ -1,4 +1,4 @@
-// echo_selectserv.cpp — I/O multiplexing (I/O 复用) with select() (book ch. 12, echo_selectserv.c):
+// echo_selectserv — I/O multiplexing (I/O 复用) with select() (book ch. 12, echo_selectserv.c):
 // one process, one loop, one select() call, many clients served at the same time.
 //
 // usage: echo_selectserv PORT
@@ -21,6 +21,7 @@
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/io.hpp"
 #include "common/net.hpp"
 
@@ -31,6 +32,7 @@ constexpr size_t kBufSize = 4096;
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc != 2) common::die_usage("PORT");
     // A client that leaves while we write must not kill the server (ch04): write() fails
     // with EPIPE instead, and that client is closed.  The book's server dies of SIGPIPE.

@@ -1,6 +1,7 @@
-// select_demo.cpp — select() on one descriptor, stdin, with a time-out (book ch. 12, select.c).
+// select_demo — select() on one descriptor, stdin, with a time-out (book ch. 12, select.c).
 //
-// usage: select_demo [--timeout-s N]       N: 1..3600 seconds of quiet before "Time-out!" (5)
+// usage: select_demo [--timeout-s N]
+//   --timeout-s N  seconds of quiet before "Time-out!" (1..3600, default 5)
 //
 // Type lines: each is printed as soon as it arrives; after N quiet seconds select() returns 0.
 // What to observe (stdout, flushed per line; --timeout-s 5, a line typed after about 1.3 s):
@@ -19,8 +20,10 @@
 
 #include "common/args.hpp"
 #include "common/error.hpp"
+#include "common/help.hpp"
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     constexpr const char* kUsage = "[--timeout-s N]";
     long timeout_s = 5;
     if (argc == 3 && strcmp(argv[1], "--timeout-s") == 0)

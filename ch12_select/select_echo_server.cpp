@@ -1,4 +1,4 @@
-// select_echo_server.cpp — echo_selectserv.cpp's select() loop, made to hold load: a read set
+// select_echo_server — echo_selectserv.cpp's select() loop, made to hold load: a read set
 // AND a write set, non-blocking sockets, a bounded output buffer per client (backpressure),
 // FD_SETSIZE refusal, no spinning when out of descriptors.  bench/ measures this one.
 //
@@ -24,6 +24,7 @@
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/net.hpp"
 
 namespace {
@@ -157,6 +158,7 @@ void accept_clients() {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc != 2) common::die_usage("PORT");
     // A client that disconnects while we write must not kill the server (ch04).
     if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) common::die("signal");

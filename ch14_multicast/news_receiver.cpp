@@ -1,10 +1,11 @@
-// news_receiver.cpp — multicast receiver (book ch. 14, news_receiver.c): a UDP socket bound
+// news_receiver — multicast receiver (book ch. 14, news_receiver.c): a UDP socket bound
 // to PORT joins a group (加入多播组) with IP_ADD_MEMBERSHIP and receives every datagram sent to
 // GROUP:PORT, from any sender.
 //
 // usage: news_receiver GROUP PORT [--interface ADDR] [--count N]
 //   --interface ADDR  join on the interface with IPv4 address ADDR (default: the kernel's route)
 //   --count N         after N datagrams leave the group (IP_DROP_MEMBERSHIP) and exit 0
+//                     (1..1000000; default: never)
 //
 // What you will see (stdout, one flushed line each; a datagram's text as it came):
 //     bound to 0.0.0.0:5000
@@ -22,6 +23,7 @@
 #include "common/args.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/net.hpp"
 
 namespace {
@@ -40,6 +42,7 @@ in_addr ipv4_arg(const char* what, const char* text) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc < 3) common::die_usage(kUsage);
     const char* interface = nullptr;
     long count = 0;  // 0: receive until killed

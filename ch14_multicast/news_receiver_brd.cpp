@@ -1,4 +1,4 @@
-// news_receiver_brd.cpp — broadcast receiver (book ch. 14, news_receiver_brd.c): a plain UDP
+// news_receiver_brd — broadcast receiver (book ch. 14, news_receiver_brd.c): a plain UDP
 // socket bound to the wildcard address and PORT.  Nothing to join: a broadcast (广播) reaches
 // every host of the network, and every socket bound to the port on each of them.
 //
@@ -15,9 +15,11 @@
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/net.hpp"
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc != 2) common::die_usage("PORT");
     uint16_t port = common::port_arg(argv[1]);
 

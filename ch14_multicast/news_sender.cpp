@@ -1,9 +1,10 @@
-// news_sender.cpp — multicast sender (book ch. 14, news_sender.c): each line of FILE is one
+// news_sender — multicast sender (book ch. 14, news_sender.c): each line of FILE is one
 // UDP datagram to a multicast group (多播组); the network copies it to every member.
 //
 // usage: news_sender GROUP PORT FILE [--ttl N] [--interface ADDR] [--interval-ms N] [--no-loop]
 //   --ttl N           IP_MULTICAST_TTL (0..255, default 64): 0 stays on this host, 1 on this net
 //   --interface ADDR  IP_MULTICAST_IF: send through the interface with IPv4 address ADDR
+//                     (default: the kernel's route)
 //   --interval-ms N   pause between two lines (0..60000, default 200; the book sleeps 2 s)
 //   --no-loop         IP_MULTICAST_LOOP off: members on this host get no copy
 //
@@ -24,6 +25,7 @@
 #include "common/args.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/net.hpp"
 
 namespace {
@@ -34,6 +36,7 @@ constexpr const char* kUsage =
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc < 4) common::die_usage(kUsage);
     int ttl = 64;  // the book's TIME_TO_LIVE
     const char* interface = nullptr;

@@ -1,4 +1,4 @@
-// news_sender_brd.cpp — broadcast sender (book ch. 14, news_sender_brd.c): each line of FILE
+// news_sender_brd — broadcast sender (book ch. 14, news_sender_brd.c): each line of FILE
 // is one UDP datagram to a broadcast address (广播), after setsockopt(SO_BROADCAST).
 //
 // usage: news_sender_brd ADDR PORT FILE [--interval-ms N] [--no-broadcast-option]
@@ -26,6 +26,7 @@
 #include "common/args.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/net.hpp"
 
 namespace {
@@ -57,6 +58,7 @@ bool is_broadcast(in_addr addr, std::string* known) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc < 4) common::die_usage(kUsage);
     long interval_ms = 200;
     bool broadcast_option = true;

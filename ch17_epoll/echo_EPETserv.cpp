@@ -1,4 +1,4 @@
-// echo_EPETserv.cpp — edge-triggered epoll (边缘触发, book ch. 17): one report per arrival,
+// echo_EPETserv — edge-triggered epoll (边缘触发, book ch. 17): one report per arrival,
 // so each report must be read until the socket is empty (EAGAIN), on non-blocking sockets.
 //
 // usage: echo_EPETserv PORT [--buf N] [--one-read | --blocking]
@@ -23,6 +23,7 @@
 #include "common/args.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/io.hpp"
 #include "common/net.hpp"
 
@@ -53,6 +54,7 @@ void close_client(int fd) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc < 2) common::die_usage(kUsage);
     size_t buf_size = 4;
     bool one_read = false, blocking = false;

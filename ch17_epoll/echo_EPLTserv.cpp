@@ -1,4 +1,4 @@
-// echo_EPLTserv.cpp — level-triggered epoll, made visible (条件触发, book ch. 17): while a
+// echo_EPLTserv — level-triggered epoll, made visible (条件触发, book ch. 17): while a
 // socket holds unread bytes, every epoll_wait() reports it again, so one read() per report
 // loses nothing; it only costs wake-ups.
 //
@@ -19,6 +19,7 @@
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/io.hpp"
 #include "common/net.hpp"
 
@@ -42,6 +43,7 @@ void watch_listener(int epfd, int listen_fd, bool on) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc != 2) common::die_usage("PORT");
     if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) common::die("signal");
 

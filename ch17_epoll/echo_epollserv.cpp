@@ -1,9 +1,9 @@
-// echo_epollserv.cpp — the epoll echo server made to hold 10,000 clients (book ch. 17), in both
+// echo_epollserv — the epoll echo server made to hold 10,000 clients (book ch. 17), in both
 // triggering modes: level-triggered (条件触发, the default) and edge-triggered (边缘触发, --edge).
 //
 // usage: echo_epollserv PORT [--edge] [--verbose]
 //   --edge     edge-triggered: read each report until the socket is empty (echo_EPETserv's
-//              lesson), at most kFairShare bytes per report so that no client starves others
+//              lesson), at most 64 KiB per report so that no client starves the others
 //   --verbose  print the book's lines "connected client: FD" and "closed client: FD"
 //
 // What you will see: `listening on [::]:9190`, then nothing (unless --verbose) while it echoes.
@@ -24,6 +24,7 @@
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/net.hpp"
 
 namespace {
@@ -187,6 +188,7 @@ void on_writable(int fd) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc < 2) common::die_usage(kUsage);
     for (int i = 2; i < argc; ++i) {
         if (strcmp(argv[i], "--edge") == 0)

@@ -1,4 +1,4 @@
-// chat_client.cpp — chat client with two threads (book ch. 18): one sends what you type,
+// chat_client — chat client with two threads (book ch. 18): one sends what you type,
 // the other prints what arrives, so incoming lines show up while you are still typing.
 //
 // usage: chat_client HOST PORT NAME
@@ -23,6 +23,7 @@
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/io.hpp"
 #include "common/net.hpp"
 
@@ -101,6 +102,7 @@ void* recv_msg(void* arg) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc != 4) common::die_usage("HOST PORT NAME");
     if (argv[3][0] == '\0' || strchr(argv[3], '\n') != nullptr)
         common::die_usage("HOST PORT NAME   (NAME: not empty, one line)");

@@ -1,4 +1,4 @@
-// chat_hub.cpp — chat_server's idea (book ch. 18: a thread per client, a locked client list,
+// chat_hub — chat_server's idea (book ch. 18: a thread per client, a locked client list,
 // every line to everyone, sender too) made to hold 10,000 clients and clients that never read.
 //
 // usage: chat_hub PORT [--max-line N] [--max-queue BYTES] [--max-clients N]
@@ -30,6 +30,7 @@
 #include "common/args.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/io.hpp"
 #include "common/net.hpp"
 
@@ -231,6 +232,7 @@ void wait_for_a_client_to_leave() {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     const char* usage = "PORT [--max-line N] [--max-queue BYTES] [--max-clients N]";
     // Each client holds one descriptor: never more clients than RLIMIT_NOFILE allows, so
     // accept() does not meet EMFILE in normal operation.

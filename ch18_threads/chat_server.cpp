@@ -1,4 +1,4 @@
-// chat_server.cpp — the book's multithreaded chat server (ch. 18): a thread per client, a
+// chat_server — the book's multithreaded chat server (ch. 18): a thread per client, a
 // table of client sockets guarded by a mutex, and every message sent to everyone (sender too).
 //
 // usage: chat_server PORT
@@ -22,6 +22,7 @@
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/io.hpp"
 #include "common/net.hpp"
 
@@ -79,6 +80,7 @@ void* handle_clnt(void* arg) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc != 2) common::die_usage("PORT");
     // A write to a client that has gone must fail with EPIPE, not kill the whole server.
     if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) common::die("signal");

@@ -1,4 +1,4 @@
-// echo_thrserv.cpp — the real thread-per-connection echo server (ch. 18): every accepted
+// echo_thrserv — the real thread-per-connection echo server (ch. 18): every accepted
 // client gets its own thread, which echoes until the client closes; main() only accepts.
 // Made to hold 10,000 clients, a full descriptor table and a machine out of threads.
 //
@@ -28,6 +28,7 @@
 #include "common/args.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/io.hpp"
 #include "common/net.hpp"
 
@@ -93,6 +94,7 @@ void wait_for_a_client_to_leave() {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     const char* usage = "PORT [--max-clients N]";
     // Each client holds one descriptor: never more clients than RLIMIT_NOFILE allows, so
     // accept() does not meet EMFILE in normal operation.

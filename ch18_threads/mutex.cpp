@@ -1,15 +1,17 @@
-// mutex.cpp — thread4's race fixed with a mutex (互斥量) around the critical section (临界区)
+// mutex — thread4's race fixed with a mutex (互斥量) around the critical section (临界区)
 // (book ch. 18).
 //
 // usage: mutex [--threads N] [--iterations M] [--lock-per iteration|thread]
-//        (N even, default 100; M default 1000000; default --lock-per iteration)
+//   --threads N       threads, half adding, half subtracting (even, 2..1000, default 100)
+//   --iterations M    updates per thread (1..1000000000, default 1000000)
+//   --lock-per iteration|thread  lock each update, or a thread's whole loop (default iteration)
 //
 // The same threads as thread4, each update now between pthread_mutex_lock() and
 // pthread_mutex_unlock(): no update is lost, at any -O level, and mutex_tsan reports nothing:
 //     $ ./mutex
 //     sizeof(long long): 8
 //     result: 0
-// --lock-per thread locks once around a thread's whole loop; time both (README).
+// Time --lock-per iteration and --lock-per thread (README).
 #include <pthread.h>
 
 #include <cerrno>
@@ -19,6 +21,7 @@
 
 #include "common/args.hpp"
 #include "common/error.hpp"
+#include "common/help.hpp"
 
 namespace {
 
@@ -73,6 +76,7 @@ void* thread_des(void*) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     const char* usage = "[--threads N] [--iterations M] [--lock-per iteration|thread]";
     long threads = 100;
     for (int i = 1; i < argc; i += 2) {

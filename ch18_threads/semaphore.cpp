@@ -1,6 +1,7 @@
-// semaphore.cpp — two threads take turns through two semaphores (信号量) (book ch. 18).
+// semaphore — two threads take turns through two semaphores (信号量) (book ch. 18).
 //
-// usage: semaphore          (reads whole numbers from stdin until end of input)
+// usage: semaphore (no arguments)
+//   reads whole numbers from stdin until end of input
 //
 // One thread reads a number into the shared `num`, the other adds it to the sum; "read" and
 // "add" lines strictly alternate, each thread printing its own:
@@ -22,6 +23,7 @@
 #include <string>
 
 #include "common/error.hpp"
+#include "common/help.hpp"
 
 namespace {
 
@@ -90,7 +92,8 @@ void* accumulate(void* arg) {
 
 }  // namespace
 
-int main(int argc, char*[]) {
+int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc != 1) common::die_usage("(no arguments)");
     // pshared 0: shared by the threads of this process only; initial values 1 and 0.
     if (sem_init(&sem_empty, 0, 1) == -1 || sem_init(&sem_full, 0, 0) == -1)

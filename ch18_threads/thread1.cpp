@@ -1,9 +1,10 @@
-// thread1.cpp — pthread_create(), and what happens to a thread when main() returns (book ch. 18).
+// thread1 — pthread_create(), and what happens to a thread when main() returns (book ch. 18).
 //
 // usage: thread1 [--main-ms MS]
+//   --main-ms MS  how long main() sleeps before it returns (0..60000, default 2000)
 //
 // main() starts a thread that prints "running thread" five times, 100 ms apart, then sleeps
-// MS milliseconds (default 2000), prints "end of main" and returns.  With the default:
+// MS milliseconds, prints "end of main" and returns.  With the default:
 //     running thread          (5 times, 100 ms apart)
 //     end of main
 // With --main-ms 150 the thread never prints its last lines:
@@ -18,6 +19,7 @@
 
 #include "common/args.hpp"
 #include "common/error.hpp"
+#include "common/help.hpp"
 
 namespace {
 
@@ -41,6 +43,7 @@ void* thread_main(void* arg) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     long main_ms = 2000;
     if (argc == 3 && strcmp(argv[1], "--main-ms") == 0)
         main_ms = common::number_arg("--main-ms", argv[2], 0, 60000);

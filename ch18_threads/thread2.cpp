@@ -1,6 +1,6 @@
-// thread2.cpp — pthread_join(): wait for a thread and take its return value (book ch. 18).
+// thread2 — pthread_join(): wait for a thread and take its return value (book ch. 18).
 //
-// usage: thread2
+// usage: thread2 (no arguments)
 //
 // The thread prints "running thread" five times (100 ms apart) and returns a message it
 // allocated on the heap; main() waits for it with pthread_join() and prints the message.
@@ -17,6 +17,7 @@
 #include <ctime>
 
 #include "common/error.hpp"
+#include "common/help.hpp"
 
 namespace {
 
@@ -38,7 +39,8 @@ void* thread_main(void* arg) {
 
 }  // namespace
 
-int main(int argc, char*[]) {
+int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc != 1) common::die_usage("(no arguments)");
 
     pthread_t t_id;

@@ -1,7 +1,7 @@
-// thread3.cpp — threads share the data area and the heap; each has only its own stack
+// thread3 — threads share the data area and the heap; each has only its own stack
 // (线程只独享栈区域) (book ch. 18).
 //
-// usage: thread3
+// usage: thread3 (no arguments)
 //
 // Two threads sum 1..5 and 6..10; every thread prints where its variables live (addresses vary,
 // the pattern does not; the thread lines may come in either order):
@@ -17,6 +17,7 @@
 #include <initializer_list>
 
 #include "common/error.hpp"
+#include "common/help.hpp"
 
 namespace {
 
@@ -47,7 +48,8 @@ void* thread_summation(void* arg) {
 
 }  // namespace
 
-int main(int argc, char*[]) {
+int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     if (argc != 1) common::die_usage("(no arguments)");
 
     Range* ranges = new Range[2]{{0, 1, 5}, {1, 6, 10}};  // heap (堆): shared as well

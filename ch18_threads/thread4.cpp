@@ -1,7 +1,9 @@
-// thread4.cpp — a data race made visible: threads update one global counter without a lock
+// thread4 — a data race made visible: threads update one global counter without a lock
 // (book ch. 18, 线程存在的问题).
 //
-// usage: thread4 [--threads N] [--iterations M]     (N even, default 100; M default 1000000)
+// usage: thread4 [--threads N] [--iterations M]
+//   --threads N     threads, half adding, half subtracting (even, 2..1000, default 100)
+//   --iterations M  updates per thread (1..1000000000, default 1000000)
 //
 // Half of the N threads add 1 to the global `num` M times, the other half subtract 1 M
 // times.  Every +1 has its -1, so the result should be 0.  It seldom is, at any -O level:
@@ -19,6 +21,7 @@
 
 #include "common/args.hpp"
 #include "common/error.hpp"
+#include "common/help.hpp"
 
 namespace {
 
@@ -51,6 +54,7 @@ void* thread_des(void*) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     const char* usage = "[--threads N] [--iterations M]";
     long threads = 100;
     for (int i = 1; i < argc; i += 2) {

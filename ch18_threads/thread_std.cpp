@@ -1,7 +1,9 @@
-// thread_std.cpp — thread4's race fixed the C++20 way: std::thread, std::mutex and
+// thread_std — thread4's race fixed the C++20 way: std::thread, std::mutex and
 // std::counting_semaphore instead of pthread_create, pthread_mutex_* and sem_*.
 //
-// usage: thread_std [--threads N] [--iterations M]     (N even, default 100; M default 20000)
+// usage: thread_std [--threads N] [--iterations M]
+//   --threads N     threads, half adding, half subtracting (even, 2..1000, default 100)
+//   --iterations M  updates per thread (1..1000000000, default 20000)
 //
 // thread4's counter is run twice, first guarded by a std::mutex, then by a
 // std::counting_semaphore<1> used as a lock.  What to observe (always):
@@ -18,6 +20,7 @@
 
 #include "common/args.hpp"
 #include "common/error.hpp"
+#include "common/help.hpp"
 
 namespace {
 
@@ -41,6 +44,7 @@ void run_threads(long threads, long iterations, Update update) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
     const char* usage = "[--threads N] [--iterations M]";
     long threads = 100, iterations = 20000;
     for (int i = 1; i < argc; i += 2) {

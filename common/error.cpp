@@ -10,37 +10,29 @@
 #include <string>
 
 namespace common {
-namespace {
 
 // "prog: ", built once: C++ initialises a local static exactly once, even when several
 // threads report at the same moment (ch18's servers do), so there is no data race.
-const char* program_prefix() {
+static const char* program_prefix() {
     static const std::string prefix = std::string(program_invocation_short_name) + ": ";
     return prefix.c_str();
 }
 
 // One fprintf per message, so lines from several processes or threads do not interleave.
-void report(const char* prefix, bool with_errno, const char* fmt, va_list ap) {
+static void report(const char* prefix, bool with_errno, const char* fmt, va_list ap) {
     int saved = errno;
     char text[1024];
     vsnprintf(text, sizeof text, fmt, ap);
-    if (with_errno)
-        fprintf(stderr, "%s%s: %s\n", prefix, text, strerror(saved));
-    else
-        fprintf(stderr, "%s%s\n", prefix, text);
+    fprintf(stderr, "%s%s%s%s\n", prefix, text, with_errno ? ": " : "",
+            with_errno ? strerror(saved) : "");
     errno = saved;
 }
 
-// Ends the process without running exit()'s destructors of static objects.  A server's
-// other threads may still be running and using those objects (ch18's client table, the
-// prefix above): exit() would destroy them under their feet — undefined behaviour.  The
-// stdio buffers are flushed first, so nothing a program printed is lost.
-[[noreturn]] void leave(int status) {
+// The other threads may still use static objects (ch18's client table, the prefix above).
+void leave(int status) {
     fflush(nullptr);
     _exit(status);
 }
-
-}  // namespace
 
 // Each one formats FMT with its arguments through report(), then leaves or returns.
 #define SOCKLAB_REPORT(prefix, with_errno) \

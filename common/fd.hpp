@@ -17,7 +17,6 @@ class Fd {
     Fd() = default;
     explicit Fd(int fd) : fd_(fd) {}
     ~Fd() { reset(); }
-
     Fd(const Fd&) = delete;
     Fd& operator=(const Fd&) = delete;
     Fd(Fd&& other) noexcept : fd_(other.release()) {}
@@ -25,13 +24,10 @@ class Fd {
         if (this != &other) reset(other.release());
         return *this;
     }
-
     int get() const { return fd_; }
     explicit operator bool() const { return fd_ >= 0; }
-
     // Give up ownership: the caller must close the descriptor.
     int release() { return std::exchange(fd_, -1); }
-
     // Close the current descriptor (if any) and own `fd` instead.
     void reset(int fd = -1) {
         if (fd_ >= 0) {

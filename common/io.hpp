@@ -12,8 +12,7 @@
 
 namespace common {
 
-// Write all `len` bytes, retrying after partial writes and EINTR.
-// Returns true, or false with errno set (EPIPE, ECONNRESET, ...).
+// Write all `len` bytes, again after partial writes and EINTR; false with errno (EPIPE, ...).
 bool write_all(int fd, const void* data, size_t len);
 inline bool write_all(int fd, std::string_view text) {
     return write_all(fd, text.data(), text.size());

@@ -31,15 +31,14 @@ std::optional<uint16_t> parse_port(std::string_view text, std::string* error) {
 
 uint16_t port_arg(const char* text) {
     std::string error;
-    auto port = parse_port(text, &error);
-    if (!port) note("%s", error.c_str()), exit(2);  // bad usage: status 2
-    return *port;
+    if (auto port = parse_port(text, &error)) return *port;
+    note("%s", error.c_str());
+    leave(2);  // bad usage: status 2
 }
 
-namespace {
-
 // getaddrinfo() for HOST (nullptr: the wildcard addresses) and a numeric PORT.
-addrinfo* lookup(const char* host, const char* port, int socktype, int flags, const char* what) {
+static addrinfo* lookup(const char* host, const char* port, int socktype, int flags,
+                        const char* what) {
     port_arg(port);  // reject "abc" before getaddrinfo() takes it for a service name
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;  // IPv4 or IPv6, whatever HOST has
@@ -51,8 +50,6 @@ addrinfo* lookup(const char* host, const char* port, int socktype, int flags, co
     if (rc != 0) fatal("cannot resolve %s'%s': %s", what, host, gai_strerror(rc));
     return head;
 }
-
-}  // namespace
 
 AddrList resolve(const char* host, const char* port, int socktype) {
     return AddrList(lookup(host, port, socktype, 0, ""));

@@ -21,8 +21,7 @@ namespace common {
 // `error` (if given) gets a reason such as "invalid port 'abc': not a decimal number".
 std::optional<uint16_t> parse_port(std::string_view text, std::string* error = nullptr);
 
-// parse_port() for a command-line argument: on failure prints "prog: invalid port ..."
-// and exits with status 2 (bad usage).
+// parse_port() for an argument: on failure "prog: invalid port ...", exit status 2 (usage).
 uint16_t port_arg(const char* text);
 
 // The result of getaddrinfo(), freed with freeaddrinfo() when it goes out of scope.
@@ -32,10 +31,7 @@ class AddrList {
     struct iterator {
         const addrinfo* p;
         const addrinfo& operator*() const { return *p; }
-        iterator& operator++() {
-            p = p->ai_next;
-            return *this;
-        }
+        iterator& operator++() { return p = p->ai_next, *this; }
         bool operator==(const iterator&) const = default;
     };
     explicit AddrList(addrinfo* head) : head_(head, freeaddrinfo) {}
