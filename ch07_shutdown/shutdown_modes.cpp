@@ -1,9 +1,10 @@
 // shutdown_modes — shutdown(SHUT_RD) and shutdown(SHUT_RDWR) seen from both ends, and why
 // shutdown() is not close() when a descriptor is shared (book ch. 7; SHUT_WR: file_client).
 //
-// usage: shutdown_modes        (no arguments: both ends, A and B, live in this process)
+// usage: shutdown_modes (no arguments)
 //
-// What you will see, one line per step (each pair is a fresh loopback connection):
+// Both ends, A and B, live in this process; each step uses a fresh loopback connection.
+// What you will see:
 //   SHUT_RD: read(A) returns 0 at once; B is not told (poll: nothing) and can still write, and
 //            Linux still queues what arrives: read(A) returns those bytes, then 0 again
 //   SHUT_RDWR: B reads 0 (end of stream); write(A) fails with EPIPE
@@ -22,6 +23,7 @@
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/net.hpp"
 
 namespace {
@@ -53,7 +55,9 @@ void must(bool ok, const char* what) {
 }
 }  // namespace
 
-int main() {
+int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
+    if (argc != 1) common::die_usage("(no arguments)");
     signal(SIGPIPE, SIG_IGN);  // write(A) after SHUT_RDWR: EPIPE instead of death
     common::Fd listener = common::listen_tcp("0");
 

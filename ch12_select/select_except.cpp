@@ -1,10 +1,11 @@
 // select_except — what lands in select()'s exception set on Linux: TCP urgent data
 // (book ch. 12; send(MSG_OOB) and SIGURG are ch. 13's lesson).
 //
-// usage: select_except         (no arguments: sender and receiver live in this process)
+// usage: select_except (no arguments)
 //
-// The sender sends "ab", then "cd!" with MSG_OOB (only the last byte, '!', is urgent), then
-// closes.  The receiver select()s on read and exception sets and prints each round:
+// Sender and receiver live in this process.  The sender sends "ab", then "cd!" with MSG_OOB (only
+// the last byte, '!', is urgent), then closes.  The receiver select()s on read and exception sets
+// and prints each round:
 //   round 1: read -> recv: "ab"
 //   round 2: read except -> recv(MSG_OOB): '!'; recv: "cd"
 //   round 3: read -> recv: end of stream
@@ -19,6 +20,7 @@
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/help.hpp"
 #include "common/net.hpp"
 
 namespace {
@@ -48,7 +50,9 @@ bool round(int number, int fd) {
 }
 }  // namespace
 
-int main() {
+int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
+    if (argc != 1) common::die_usage("(no arguments)");
     common::Fd listener = common::listen_tcp("0");
     sockaddr_in6 self{};  // sin6_port and sin_port sit at the same offset
     socklen_t len = sizeof self;

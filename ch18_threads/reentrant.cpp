@@ -1,7 +1,7 @@
 // reentrant — a function with hidden static state shared by threads gives wrong answers; its
 // reentrant twin (caller-owned state) does not (book ch. 18: thread-safe functions, _r).
 //
-// usage: reentrant             (no arguments)
+// usage: reentrant (no arguments)
 //
 // Two threads take turns, one step each, handing over with semaphores (no data race: the
 // calls never overlap; what goes wrong is the state strtok() keeps between calls):
@@ -17,8 +17,14 @@
 #include <cstring>
 
 #include "common/error.hpp"
+#include "common/help.hpp"
 
 namespace {
+char text[2][16];  // thread 1 splits "a,b,c" at ',', thread 2 "x y z" at ' '
+const char* delim[2] = {",", " "};
+char* saved[2];       // strtok_r's position, one per thread
+const char* ntoa[2];  // what inet_ntoa() returned to each thread
+
 sem_t turn[2];           // turn[i] posted: thread i+1 may take its next step
 void (*step)(int, int);  // what a step does: step(thread 1 or 2, its step number)
 
@@ -35,6 +41,8 @@ void* player(void* arg) {
 // Thread 1 steps, thread 2 steps, thread 1, thread 2: four calls that never overlap.
 void in_turns(void (*what)(int, int)) {
     step = what;
+    std::strcpy(text[0], "a,b,c");
+    std::strcpy(text[1], "x y z");
     sem_init(&turn[0], 0, 1);
     sem_init(&turn[1], 0, 0);
     pthread_t t[2];
@@ -46,12 +54,9 @@ void in_turns(void (*what)(int, int)) {
         }
     for (pthread_t id : t)
         pthread_join(id, nullptr);
+    for (sem_t& s : turn)
+        sem_destroy(&s);  // the next in_turns() starts afresh
 }
-
-char text[2][16];  // thread 1 splits "a,b,c" at ',', thread 2 "x y z" at ' '
-const char* delim[2] = {",", " "};
-char* saved[2];       // strtok_r's position, one per thread
-const char* ntoa[2];  // what inet_ntoa() returned to each thread
 
 const char* show(const char* token) {
     return token ? token : "(null)";
@@ -74,18 +79,14 @@ void with_inet_ntoa(int me, int n) {
         std::printf("  thread %d: inet_ntoa() gave %s\n", me, ntoa[me - 1]);
     }
 }
-void reset_text() {
-    std::strcpy(text[0], "a,b,c");
-    std::strcpy(text[1], "x y z");
-}
 }  // namespace
 
-int main() {
+int main(int argc, char* argv[]) {
+    common::answer_help(argc, argv);
+    if (argc != 1) common::die_usage("(no arguments)");
     std::printf("strtok, one hidden position for the whole process:\n");
-    reset_text();
     in_turns(with_strtok);
     std::printf("strtok_r, each caller keeps its own position:\n");
-    reset_text();
     in_turns(with_strtok_r);
     std::printf("inet_ntoa, thread 1 converts 10.0.0.1, then thread 2 10.0.0.2:\n");
     in_turns(with_inet_ntoa);
