@@ -1089,7 +1089,8 @@ static std::string traced_calls(const std::string& program, const std::string& t
                                 harness::Result* result) {
     harness::TempDir dir;
     std::string trace_file = dir.file("trace");
-    *result = harness::run("strace", {"-o", trace_file, "-e", "trace=" + trace_set, "--", program});
+    *result = harness::run("strace", {"-o", trace_file, "-e", "trace=" + trace_set, "--", program},
+                           {}, {}, harness::traced());
     std::string calls;
     for (const harness::SysCall& c : harness::strace_calls(harness::read_file(trace_file)))
         calls += c.text + "\n";

@@ -942,9 +942,10 @@ TEST(Ch12SelectExcept, UrgentByteSetsTheExceptionSetAndIsReadApartFromTheStream)
     SOCKLAB_REQUIRE_TOOL("strace");
     harness::TempDir dir;
     std::string trace_file = dir.file("trace");
-    harness::Result r =
-        harness::run("strace", {"-o", trace_file, "-e", "trace=select,pselect6,sendto,recvfrom",
-                                "--", PROG_select_except});
+    harness::Result r = harness::run(
+        "strace",
+        {"-o", trace_file, "-e", "trace=select,pselect6,sendto,recvfrom", "--", PROG_select_except},
+        {}, {}, harness::traced());
     ASSERT_EQ(r.exit_code(), 0) << r.err;
     EXPECT_EQ(r.out,
               "round 1: read -> recv: \"ab\"\n"
