@@ -1,5 +1,5 @@
 // inet_ntoa_demo — a struct in_addr back to "a.b.c.d" text with inet_ntoa(), and the trap in
-// it: ONE static buffer for every call, book ch. 3 (inet_ntoa.c).
+// it: one buffer that every call overwrites (one per thread on glibc), book ch. 3 (inet_ntoa.c).
 //
 // usage: inet_ntoa_demo (no arguments)
 //

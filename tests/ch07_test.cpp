@@ -1081,3 +1081,52 @@ TEST(Ch07Protocol, ClientKeepsOnlyWhatTheSizeProvesCompleteAndAnswersOnlyThen) {
 }
 
 }  // namespace
+
+// ---- shutdown_modes: SHUT_RD, SHUT_RDWR, and shutdown() vs close() on a shared socket -----
+
+// The calls strace saw, one "name(args) = result" line each, in order (one thread).
+static std::string traced_calls(const std::string& program, const std::string& trace_set,
+                                harness::Result* result) {
+    harness::TempDir dir;
+    std::string trace_file = dir.file("trace");
+    *result = harness::run("strace", {"-o", trace_file, "-e", "trace=" + trace_set, "--", program},
+                           {}, {}, harness::traced());
+    std::string calls;
+    for (const harness::SysCall& c : harness::strace_calls(harness::read_file(trace_file)))
+        calls += c.text + "\n";
+    return calls;
+}
+
+TEST(Ch07ShutdownModesProgram, ShutRdReadsEndAtOnceButLateDataStillArrivesShutRdwrClosesBoth) {
+    SOCKLAB_REQUIRE_TOOL("strace");
+    harness::Result r;
+    std::string calls = traced_calls(PROG_shutdown_modes, "shutdown,read,write,poll,dup,close", &r);
+    ASSERT_EQ(r.exit_code(), 0) << r.err;
+    EXPECT_EQ(r.out,
+              "SHUT_RD:   read(A) = 0 at once; poll(B, 100 ms) = 0 (B is not told)\n"
+              "           write(B) = 4; queued at A = 4; read(A) = 4, then 0\n"
+              "SHUT_RDWR: read(B) = 0; write(A) = -1 (Broken pipe); read(A) = 0\n"
+              "close(A) with a dup open: poll(B, 100 ms) = 0 (nothing sent)\n"
+              "shutdown(dup, SHUT_WR):   read(B) = 0 (end of stream)\n");
+    EXPECT_EQ(harness::sanitizer_report(r.err), "");
+    // The kernel's answers, not the program's words.  A = \1, B = \2 in each pattern.
+    const char* any = R"((?:.*\n)*?)";
+    std::string shut_rd = std::string(R"(shutdown\((\d+), SHUT_RD\) = 0\n)") + any +
+                          R"(read\(\1, "", \d+\) = 0\n)" + any +  // end of stream at once
+                          R"(poll\(\[\{fd=(\d+), events=POLLIN\|POLLRDHUP\}\], 1, 100\) = 0)" +
+                          R"( \(Timeout\)\n)" + any +  // B sees nothing: no FIN, no RST
+                          R"(write\(\2, "late", 4\) = 4\n)" + any +   // B can still write
+                          R"(read\(\1, "late", \d+\) = 4\n)" + any +  // Linux queued it
+                          R"(read\(\1, "", \d+\) = 0\n)";
+    EXPECT_TRUE(std::regex_search(calls, std::regex(shut_rd))) << calls;
+    std::string shut_rdwr = std::string(R"(shutdown\((\d+), SHUT_RDWR\) = 0\n)") + any +
+                            R"(read\((\d+), "", \d+\) = 0\n)" + any +  // B: A's FIN
+                            R"(write\(\1, "x", 1\) = -1 EPIPE)";
+    EXPECT_TRUE(std::regex_search(calls, std::regex(shut_rdwr))) << calls;
+    std::string shared = std::string(R"(dup\((\d+)\) = (\d+)\n)") + any + R"(close\(\1\) = 0\n)" +
+                         any + R"(poll\(\[\{fd=(\d+), events=POLLIN\|POLLRDHUP\}\], 1, 100\) = 0)" +
+                         R"( \(Timeout\)\n)" + any +  // close() with a dup open: nothing
+                         R"(shutdown\(\2, SHUT_WR\) = 0\n)" + any +
+                         R"(read\(\3, "", \d+\) = 0\n)";  // shutdown() on the dup: EOF
+    EXPECT_TRUE(std::regex_search(calls, std::regex(shared))) << calls;
+}

@@ -935,3 +935,37 @@ TEST(Ch12Usage, BusyPortExitsOne) {
 }
 
 }  // namespace
+
+// ---- select_except: urgent data is what lands in select()'s exception set ------------------
+
+TEST(Ch12SelectExcept, UrgentByteSetsTheExceptionSetAndIsReadApartFromTheStream) {
+    SOCKLAB_REQUIRE_TOOL("strace");
+    harness::TempDir dir;
+    std::string trace_file = dir.file("trace");
+    harness::Result r = harness::run(
+        "strace",
+        {"-o", trace_file, "-e", "trace=select,pselect6,sendto,recvfrom", "--", PROG_select_except},
+        {}, {}, harness::traced());
+    ASSERT_EQ(r.exit_code(), 0) << r.err;
+    EXPECT_EQ(r.out,
+              "round 1: read -> recv: \"ab\"\n"
+              "round 2: read except -> recv(MSG_OOB): '!'; recv: \"cd\"\n"
+              "round 3: read -> recv: end of stream\n");
+    EXPECT_EQ(harness::sanitizer_report(r.err), "");
+    std::string calls;
+    for (const harness::SysCall& c : harness::strace_calls(harness::read_file(trace_file)))
+        calls += c.text + "\n";
+    // The kernel's answers: normal data sets only the read set; "cd!" sent with MSG_OOB sets
+    // the exception set too; recv(MSG_OOB) gets '!' alone; a plain recv() then gets "cd",
+    // never the '!'; after that the exception set is empty again (the FIN: read set only).
+    const char* any = R"((?:.*\n)*?)";
+    std::string sel = R"(p?select6?\(\d+, \[(\d+)\], NULL, \[\1\], NULL(?:, NULL)?\) = )";
+    std::string pattern =
+        std::string(R"(sendto\(\d+, "ab", 2, 0, NULL, 0\) = 2\n)") + any + sel +
+        R"(1 \(in \[\d+\]\)\n)" + any + R"(sendto\(\d+, "cd!", 3, MSG_OOB, NULL, 0\) = 3\n)" + any +
+        sel + R"(2 \(in \[\d+\], except \[\d+\]\)\n)" +
+        R"(recvfrom\(\d+, "!", 1, MSG_OOB, NULL, NULL\) = 1\n)" +
+        R"(recvfrom\(\d+, "cd", 64, 0, NULL, NULL\) = 2\n)" + any + sel + R"(1 \(in \[\d+\]\)\n)" +
+        R"(recvfrom\(\d+, "", 64, 0, NULL, NULL\) = 0\n)";
+    EXPECT_TRUE(std::regex_search(calls, std::regex(pattern))) << calls;
+}

@@ -1795,3 +1795,42 @@ TEST(Ch18ChatHub, BadUsageBadPortUnknownHostRefused) {
 }
 
 }  // namespace
+
+// ---- reentrant: hidden static state vs the caller's own (strtok vs strtok_r, inet_ntoa) ----
+
+TEST(Ch18Reentrant, StrtokSharedByThreadsGoesWrongStrtokRDoesNotInetNtoaIsPerThread) {
+    // The threads take turns (semaphores), so the result is the same every run, at -O3 and
+    // under TSan: the calls never overlap, strtok()'s one static position is what clobbers.
+    for (int i = 0; i < 3; ++i) {
+        harness::Result r = harness::run(PROG_reentrant, {});
+        ASSERT_EQ(r.exit_code(), 0) << r.err;
+        EXPECT_EQ(harness::sanitizer_report(r.err), "");
+        EXPECT_EQ(r.out,
+                  "strtok, one hidden position for the whole process:\n"
+                  "  thread 1: strtok(text, \",\") = a\n"
+                  "  thread 2: strtok(text, \" \") = x\n"
+                  "  thread 1: strtok(NULL, \",\") = y z\n"  // thread 2's string
+                  "  thread 2: strtok(NULL, \" \") = (null)\n"
+                  "strtok_r, each caller keeps its own position:\n"
+                  "  thread 1: strtok_r(text, \",\", &mine) = a\n"
+                  "  thread 2: strtok_r(text, \" \", &mine) = x\n"
+                  "  thread 1: strtok_r(NULL, \",\", &mine) = b\n"
+                  "  thread 2: strtok_r(NULL, \" \", &mine) = y\n"
+                  "inet_ntoa, thread 1 converts 10.0.0.1, then thread 2 10.0.0.2:\n"
+                  "  thread 1: inet_ntoa() gave 10.0.0.1\n"  // glibc: a buffer per thread
+                  "  thread 2: inet_ntoa() gave 10.0.0.2\n"
+                  "  same buffer: no (one buffer per thread)\n"
+                  "built with -pthread: _REENTRANT is defined\n");
+    }
+}
+
+TEST(Ch18Reentrant, PthreadFlagIsWhatDefinesReentrant) {
+    SOCKLAB_REQUIRE_TOOL("g++");
+    // The compiler's predefined macros for an empty C++ file, with and without -pthread.
+    harness::Result with = harness::run("g++", {"-pthread", "-dM", "-E", "-x", "c++", "/dev/null"});
+    harness::Result without = harness::run("g++", {"-dM", "-E", "-x", "c++", "/dev/null"});
+    ASSERT_EQ(with.exit_code(), 0) << with.err;
+    ASSERT_EQ(without.exit_code(), 0) << without.err;
+    EXPECT_NE(with.out.find("#define _REENTRANT 1\n"), std::string::npos) << with.out;
+    EXPECT_EQ(without.out.find("_REENTRANT"), std::string::npos);
+}
