@@ -723,6 +723,37 @@ TEST(Ch06Socat, OurClientsWorkAgainstSocatAsTheServer) {
 }
 
 // ---- Bad usage and faults
+// The README's reason to leave SO_REUSEADDR out of uecho_server: on Linux two UDP sockets
+// that both set it may bind the same address and port, and then every unicast datagram goes
+// to the socket bound last; the first one receives nothing more.  (The kernel's rule, so the
+// test shows it with its own sockets.)
+TEST(Ch06Pitfalls, ReuseAddrOnUdpSendsEveryUnicastDatagramToTheSocketBoundLast) {
+    auto reuse_bound = [](int port) {
+        common::Fd fd(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+        int on = 1;
+        socklen_t len;
+        sockaddr_storage ss = address("127.0.0.1", port, &len);
+        EXPECT_EQ(setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on), 0);
+        EXPECT_EQ(bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len), 0) << strerror(errno);
+        if (port == 0) getsockname(fd.get(), reinterpret_cast<sockaddr*>(&ss), &len);
+        return std::make_pair(std::move(fd), port_of(ss));
+    };
+    auto [first, port] = reuse_bound(0);
+    auto [second, same_port] = reuse_bound(port);  // allowed: both set SO_REUSEADDR
+    ASSERT_EQ(same_port, port);
+    Udp sender = udp_bound();
+    socklen_t len;
+    sockaddr_storage to = address("127.0.0.1", port, &len);
+    for (int i = 0; i < 10; ++i)
+        ASSERT_EQ(sendto(sender.fd.get(), "x", 1, 0, reinterpret_cast<sockaddr*>(&to), len), 1);
+    int got_second = 0;
+    while (got_second < 10 && recv_datagram(second.get(), Deadline(5s)))
+        ++got_second;
+    EXPECT_EQ(got_second, 10);
+    char c;
+    EXPECT_EQ(recv(first.get(), &c, 1, MSG_DONTWAIT), -1) << "the first socket got a datagram";
+}
+
 // ------------------------------------------------------------------------
 
 TEST(Ch06Errors, BadUsageGivesTheUsageLineAndExitTwo) {
