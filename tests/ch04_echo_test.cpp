@@ -16,6 +16,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -421,6 +422,43 @@ TEST(Ch04Echo, RestartsAtOnceOnThePortItsOldConnectionHoldsInTimeWait) {
 }
 
 // ---- No message boundaries -------------------------------------------------------------------
+
+// The README: "The clients ignore SIGPIPE too".  echo_client writes only when a line comes,
+// so the one moment its write() meets EPIPE is this: the server shut down its sending side
+// (FIN: the client's socket is in CLOSE_WAIT) and then reset the connection (RST: the socket
+// records EPIPE and closes) while the client waited for input.  The next write() fails with
+// EPIPE and raises SIGPIPE; ignored, the client says "write: Broken pipe" and exits 1.  With
+// the default action it would die of the signal without a word.
+TEST(Ch04Echo, ClientIgnoresSigpipeAndSaysBrokenPipe) {
+    harness::Listener server = harness::listen_loopback();
+    ASSERT_TRUE(server.fd);
+    Process client(PROG_echo_client, {"127.0.0.1", std::to_string(server.port)});
+    common::Fd conn = harness::accept_within(server.fd.get(), Deadline(10s));
+    ASSERT_TRUE(conn);
+    ASSERT_TRUE(client.read_err_line(Deadline(10s)));  // "connected to ... from ..."
+    sockaddr_in peer{};
+    socklen_t len = sizeof peer;
+    ASSERT_EQ(getpeername(conn.get(), reinterpret_cast<sockaddr*>(&peer), &len), 0);
+    const int client_port = ntohs(peer.sin_port);
+    ASSERT_EQ(shutdown(conn.get(), SHUT_WR), 0);
+    linger abort_on_close{1, 0};
+    ASSERT_EQ(setsockopt(conn.get(), SOL_SOCKET, SO_LINGER, &abort_on_close, sizeof abort_on_close),
+              0);
+    conn.reset();  // close() with linger 0: RST
+    ASSERT_TRUE(harness::wait_until(
+        [&] { return harness::tcp_recv_queue(client_port, server.port) == -1; }, Deadline(10s)))
+        << "the client's socket did not close";
+
+    ASSERT_TRUE(client.write_stdin("hello\n"));
+    auto status = client.finish(Deadline(10s));
+    ASSERT_TRUE(status);
+    ASSERT_TRUE(WIFEXITED(*status)) << "killed by signal " << WTERMSIG(*status);
+    EXPECT_EQ(WEXITSTATUS(*status), 1);
+    EXPECT_EQ(client.out(), "");
+    auto err = harness::lines(client.err());
+    ASSERT_EQ(err.size(), 2u) << client.err();
+    EXPECT_EQ(err[1], "echo_client: write: Broken pipe");
+}
 
 TEST(Ch04Echo, ChunkedEchoCutsTheNaiveClientsMessageButNotEchoClients) {
     Process server(PROG_echo_server, {"0", "--chunk", "2", "--delay-ms", "20"});

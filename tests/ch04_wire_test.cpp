@@ -353,6 +353,32 @@ TEST(Ch04Wire, TcpdumpSeesTheSameSegmentsAsTcpWatch) {
 
 // ---- bad input --------------------------------------------------------------------------------
 
+// The README: "TCP_NODELAY sends each piece at once".  echo_server --chunk 2 (no pause) writes
+// a 20-byte line back in ten write()s of 2 bytes; with TCP_NODELAY each is its own segment on
+// the wire.  (With Nagle's algorithm, the pieces written while the first is unacknowledged
+// would wait for its ACK and leave together.  On loopback that ACK is fast, so without
+// TCP_NODELAY this test failed only in 2 of 20 runs here: it guards the claim, it cannot
+// prove Nagle on every run.  A hundred pieces back to back were merged even WITH TCP_NODELAY,
+// by the kernel's autocorking, so the test sends ten.)
+TEST(Ch04Wire, EchoServerWithChunkSendsEachPieceAsItsOwnSegment) {
+    SOCKLAB_REQUIRE_NETNS();
+    NetNs ns("nodelay");
+    ASSERT_TRUE(ns.ok());
+    Process server = ns.process(PROG_echo_server, {"0", "--chunk", "2"});
+    int port = server.wait_ready();
+    ASSERT_GT(port, 0) << server.err();
+    Process watch = harness::start_watch(ns, PROG_tcp_watch, port, {"--connections", "1"});
+    const std::string line = "0123456789abcdefghi\n";  // 20 bytes: ten pieces
+    Result client = ns.run(PROG_echo_client, {"127.0.0.1", std::to_string(port)}, line);
+    ASSERT_EQ(client.exit_code(), 0) << client.err;
+    EXPECT_EQ(client.out, "Message from server: " + line);
+    std::vector<Segment> segs = harness::watched(watch);
+    std::vector<size_t> pieces;
+    for (const Segment& s : segs)
+        if (s.from_server() && s.length > 0) pieces.push_back(s.length);
+    EXPECT_EQ(pieces, std::vector<size_t>(10, 2)) << harness::describe_segments(segs);
+}
+
 TEST(Ch04Wire, TcpWatchBadUsageExitsWithStatus2) {
     // These fail before any socket exists: no namespace needed.  A bad port says why, then
     // the usage line follows.

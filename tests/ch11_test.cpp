@@ -19,6 +19,7 @@
 //   zombie after 20 clients leave at once (/proc); strace shows who closes which descriptor
 //   and one write() per line into the pipe; bad usage, a bad port and an unwritable FILE
 //   give one line and the right exit status.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -200,6 +201,30 @@ TEST(Ch11Pipe, Pipe3ExchangesCorrectlyEvenWithASlowParent) {
         EXPECT_EQ(r.exit_code(), 0) << r.err;
         EXPECT_EQ(r.out, kExchanged);
     }
+}
+
+// The README: "The kernel buffer holds 64 KiB on Linux (fcntl(fd, F_GETPIPE_SZ))", and
+// write() blocks while it is full.  A non-blocking write end takes exactly 65,536 bytes;
+// the next byte would block (EAGAIN) until a reader makes room.
+TEST(Ch11Pipe, PipeHolds64KiBThenAWriterWouldBlock) {
+    int fds[2];
+    ASSERT_EQ(pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0) << strerror(errno);
+    common::Fd rd(fds[0]), wr(fds[1]);
+    EXPECT_EQ(fcntl(wr.get(), F_GETPIPE_SZ), 65536);
+    const std::string block(4096, 'p');
+    size_t written = 0;
+    for (int i = 0; i < 64; ++i) {  // bounded: 64 x 4 KiB
+        ssize_t n = write(wr.get(), block.data(), block.size());
+        if (n == -1) break;
+        written += static_cast<size_t>(n);
+    }
+    EXPECT_EQ(written, 65536u);
+    errno = 0;
+    EXPECT_EQ(write(wr.get(), "x", 1), -1);
+    EXPECT_EQ(errno, EAGAIN) << strerror(errno);
+    char buf[4096];
+    EXPECT_EQ(read(rd.get(), buf, sizeof buf), 4096);  // a reader makes room ...
+    EXPECT_EQ(write(wr.get(), "x", 1), 1);             // ... and the writer goes on
 }
 
 TEST(Ch11Pipe, BadUsageIsOneLineAndStatus2) {

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <mutex>
+#include <regex>
+#include <sstream>
 #include <thread>
 
 namespace harness {
@@ -250,6 +252,40 @@ Veth link(NetNs& a, const std::string& a_cidr, NetNs& b, const std::string& b_ci
               wait_link_up(a, v.dev_a) && wait_link_up(b, v.dev_b);
     if (!ok) return {};
     return v;
+}
+
+std::string lose_packets_on_lo(const NetNs& ns) {
+    if (!ns.ok()) return "no namespace";
+    Result which = run("sh", {"-c", "command -v tc"});
+    if (which.exit_code() != 0) return "tc (iproute2) is not installed";
+    if (!ns.ip({"link", "set", "lo", "mtu", "1500"})) return "ip link set lo mtu 1500 failed";
+    Result tc = ns.run("tc", {"qdisc", "add", "dev", "lo", "root", "tbf", "rate", "20mbit", "burst",
+                              "3000", "limit", "6000"});
+    if (tc.exit_code() != 0) return "tc qdisc add ... tbf failed: " + tc.err;
+    return "";
+}
+
+long lo_dropped(const NetNs& ns) {
+    Result tc = ns.run("tc", {"-s", "qdisc", "show", "dev", "lo"});
+    std::smatch m;
+    if (tc.exit_code() != 0 || !std::regex_search(tc.out, m, std::regex(R"(dropped (\d+))")))
+        return -1;
+    return std::stol(m[1]);
+}
+
+long snmp_counter(const NetNs& ns, const std::string& group, const std::string& name) {
+    // Two lines per group: "Tcp: RtoAlgorithm ... RetransSegs ..." then "Tcp: 1 ... 775 ...".
+    Result snmp = ns.run("cat", {"/proc/net/snmp"});
+    std::istringstream in(snmp.out);
+    std::string names, values;
+    while (std::getline(in, names) && std::getline(in, values)) {
+        if (names.rfind(group + ":", 0) != 0) continue;
+        std::istringstream n(names), v(values);
+        std::string key, value;
+        while (n >> key && v >> value)
+            if (key == name) return std::stol(value);
+    }
+    return -1;
 }
 
 }  // namespace harness

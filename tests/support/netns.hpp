@@ -108,6 +108,22 @@ struct Veth {
 // failure records a test failure and returns empty names.
 Veth link(NetNs& a, const std::string& a_cidr, NetNs& b, const std::string& b_cidr);
 
+// ---- Real packet loss ---------------------------------------------------------------
+
+// Makes NS's `lo` lose packets for real: MTU 1500 (so a bulk transfer is many packets), and
+// a token bucket of 20 Mbit/s with 3000 bytes of burst and a queue of at most 6000 bytes
+// (`tc qdisc add dev lo root tbf rate 20mbit burst 3000 limit 6000`): whatever a sender puts
+// out faster than that is dropped before the wire.  Returns "" or why not (no `tc`, or tc
+// failed), for GTEST_SKIP.
+std::string lose_packets_on_lo(const NetNs& ns);
+
+// How many packets lo's qdisc has dropped (tc -s qdisc's "dropped N"); -1 if unreadable.
+long lo_dropped(const NetNs& ns);
+
+// A counter of NS's /proc/net/snmp, e.g. snmp_counter(ns, "Tcp", "RetransSegs") (what
+// `nstat TcpRetransSegs` shows); -1 if not found.
+long snmp_counter(const NetNs& ns, const std::string& group, const std::string& name);
+
 }  // namespace harness
 
 // Skips the test when network namespaces are unavailable, with the reason; where they are
