@@ -159,7 +159,8 @@ int main(int argc, char* argv[]) {
         common::Fd client_fd(
             accept(listen_fd.get(), reinterpret_cast<sockaddr*>(&addr), &addr_len));
         if (!client_fd && common::accept_failure(errno) == common::AcceptFailure::kRetry)
-            continue;  // EINTR (a SIGCHLD), or a client gone before accept()
+            continue;  // EINTR (a SIGCHLD), or ECONNABORTED, EPROTO...: a connection that died
+                       // (one reset in the backlog is returned; its first read() says so)
         if (!client_fd) common::die("accept");  // pipe_store_server waits at the limits instead
         say("client " + std::to_string(++client) + " connected from " +
             common::to_string(reinterpret_cast<sockaddr*>(&addr)));

@@ -78,7 +78,9 @@ int main(int argc, char* argv[]) {
                         common::warn("accept (new clients wait until one leaves)");
                         FD_CLR(serv_sock, &reads);
                     }
-                    continue;  // EINTR, or a connection that died in the backlog: next
+                    // EINTR, or ECONNABORTED, EPROTO...: next.  (Linux returns a connection reset
+                    // in the backlog: its first read() fails with ECONNRESET; BSD: UNP §16.6.)
+                    continue;
                 }
                 if (clnt_sock >= FD_SETSIZE) {  // FD_SET() would write past the fd_set's end
                     common::note("refused %s: descriptor %d >= FD_SETSIZE (%d)",

@@ -422,6 +422,50 @@ TEST(Ch12SelectServ, AClientThatNeverReadsStopsEveryoneUntilItLeaves) {
 
 // ---- select_echo_server: concurrency ---------------------------------------------------------
 
+// What Linux does with a connection reset while it waits in the backlog (BSD fails accept()
+// with ECONNABORTED or drops it, UNP §16.6): the lesson's blocking accept() returns a
+// descriptor for it, and the first read() on it fails with ECONNRESET.  strace shows both.
+TEST(Ch12SelectServ, ConnectionResetInTheBacklogIsAcceptedAndItsFirstReadSaysSo) {
+    SOCKLAB_REQUIRE_TOOL("strace");
+    Process server("strace", {"-qq", "-e", "trace=accept,accept4,read", PROG_echo_selectserv, "0"},
+                   harness::traced());
+    int port = server.wait_ready(Deadline(20s));
+    ASSERT_GT(port, 0);
+    server.signal(SIGSTOP);  // strace stops: the server makes no call until SIGCONT
+    ASSERT_TRUE(wait_until([&] {
+        auto st = harness::proc_stat(server.pid());
+        return st && st->state == 'T';
+    }));
+    std::string address;
+    {
+        common::Fd doomed = harness::connect_tcp("127.0.0.1", port);  // the kernel completes it
+        ASSERT_TRUE(doomed) << strerror(errno);
+        address = local_address(doomed.get());
+        linger abort{.l_onoff = 1, .l_linger = 0};  // close() sends RST
+        ASSERT_EQ(setsockopt(doomed.get(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort), 0);
+    }  // reset while it waits in the backlog: nothing has called accept() yet
+    server.signal(SIGCONT);
+
+    auto line = server.read_line(Deadline(20s));
+    ASSERT_TRUE(line) << server.err();
+    EXPECT_EQ(line->rfind("connected client: ", 0), 0u) << *line;
+    EXPECT_TRUE(line->ends_with(" from " + address)) << *line;
+    std::string fd = line->substr(18, line->find(' ', 18) - 18);  // "connected client: N ..."
+    EXPECT_EQ(server.read_line(Deadline(20s)), "closed client: " + fd);
+    // The trace: accept() returned that descriptor, and its first read() failed.
+    bool accepted = false, reset = false;
+    while (auto err = server.read_err_line(Deadline(20s))) {
+        if (err->starts_with("accept") && err->ends_with(") = " + fd)) accepted = true;
+        if (accepted && err->starts_with("read(" + fd + ",") &&
+            err->find("= -1 ECONNRESET") != std::string::npos)
+            reset = true;
+        if (*err == "echo_selectserv: client " + fd + ": read: Connection reset by peer") break;
+    }
+    EXPECT_TRUE(accepted) << server.err();
+    EXPECT_TRUE(reset) << server.err();
+    EXPECT_TRUE(server.running());
+}
+
 TEST(Ch12RealServer, ServesASecondClientWhileTheFirstStaysConnected) {
     Process server = start_server();
     int port = server.wait_ready();

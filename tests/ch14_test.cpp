@@ -465,6 +465,36 @@ TEST(Ch14Broadcast, WithoutSoBroadcastSendtoFailsWithEaccesAndNothingIsSent) {
     EXPECT_EQ(on_b.read_line(), "allowed");  // and not "refused" before it
 }
 
+// 255.255.255.255 (limited broadcast) goes out of no interface by itself: with no route that
+// matches it (here: no default route) sendto() fails with ENETUNREACH, as in the README's
+// two-host setup.  A route for it (or SO_BINDTODEVICE) names the interface; then it reaches B.
+TEST(Ch14Broadcast, LimitedBroadcastNeedsARouteThenReachesTheOtherHost) {
+    SOCKLAB_REQUIRE_NETNS();
+    harness::TempDir dir;
+    TwoHosts net;
+    ASSERT_TRUE(net.ok());
+    int port = 0;
+    Process on_b = brd_receiver(net.b, 0, &port);
+    ASSERT_GT(port, 0);
+
+    Result r = net.a.run(PROG_news_sender_brd, {"255.255.255.255", std::to_string(port),
+                                                news_file(dir, "lost.txt", {"no route"})});
+    EXPECT_EQ(r.exit_code(), 1);
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(harness::lines(r.err).size(), 1u) << r.err;
+    EXPECT_EQ(r.err.rfind("news_sender_brd: sendto 255.255.255.255:" + std::to_string(port), 0), 0u)
+        << r.err;
+    EXPECT_NE(r.err.find(": Network is unreachable"), std::string::npos) << r.err;
+
+    Result route = net.a.run("ip", {"route", "add", "255.255.255.255/32", "dev", net.veth.dev_a});
+    ASSERT_EQ(route.exit_code(), 0) << route.err;
+    send_ok(net.a, PROG_news_sender_brd,
+            {"255.255.255.255", std::to_string(port), news_file(dir, "ok.txt", {"to everyone"}),
+             "--interval-ms", "0"},
+            1);
+    EXPECT_EQ(on_b.read_line(), "to everyone");  // and not "no route" before it
+}
+
 // A — R — C: two subnets, R forwards between them (ip_forward on).  Unicast crosses R;
 // a subnet broadcast and a multicast datagram stay on A's subnet (no multicast routing
 // daemon runs on R, and a router never forwards a broadcast of one of its own subnets).
