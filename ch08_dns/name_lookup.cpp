@@ -60,8 +60,7 @@ int main(int argc, char* argv[]) {
     addrinfo* head = nullptr;
     int rc = getaddrinfo(argv[1], nullptr, &hints, &head);
     // One error code, its own text: EAI_NONAME is the answer "no such name" (NXDOMAIN),
-    // EAI_AGAIN "no answer, try later" (a dead server), EAI_NODATA-like cases fold into
-    // EAI_NONAME; EAI_SYSTEM alone means "look at errno".
+    // EAI_AGAIN "no answer, try later" (a dead server); only EAI_SYSTEM means "see errno".
     if (rc == EAI_SYSTEM) common::die("getaddrinfo %s", argv[1]);
     if (rc != 0) common::fatal("getaddrinfo %s: %s", argv[1], gai_strerror(rc));
     common::AddrList list(head);  // calls freeaddrinfo(head) when main returns
