@@ -57,14 +57,19 @@ int main(int argc, char* argv[]) {
         while (!line_done) {
             ssize_t n = read(conn.get(), buf.data(), buf.size());
             if (n == -1 && errno == EINTR) continue;
-            if (n <= 0) break;
+            if (n == -1) {
+                common::warn("client %lu: read", client);  // e.g. a reset
+                break;
+            }
+            if (n == 0) {
+                common::note("client %lu: end of stream after %ld bytes, no full line", client,
+                             total);
+                break;
+            }
             total += n;
             line_done = std::memchr(buf.data(), '\n', static_cast<size_t>(n)) != nullptr;
         }
-        if (!line_done) {
-            common::note("client %lu: no complete line (%ld bytes)", client, total);
-            continue;
-        }
+        if (!line_done) continue;
         std::string answer = "got " + std::to_string(total) + " bytes\n";
         if (!common::write_all(conn.get(), answer)) common::warn("client %lu: write", client);
         std::printf("client %lu: got %ld bytes\n", client, total);

@@ -9,7 +9,7 @@
 //
 // What you will see (and the peer: `read: Connection reset by peer` instead of end of stream):
 //   connected to 127.0.0.1:9190
-//   close() with SO_LINGER {1, 0}: RST, 0 bytes still queued are thrown away
+//   close() with SO_LINGER {1, 0}: RST instead of FIN
 #include <netinet/in.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -79,9 +79,13 @@ int main(int argc, char* argv[]) {
     std::fflush(stdout);
     if (close(sock.release()) == -1) common::die("close");
     if (linger0)
-        std::printf("close() with SO_LINGER {1, 0}: RST, %d bytes still queued are thrown away\n",
-                    unacked);
+        std::printf("close() with SO_LINGER {1, 0}: RST instead of FIN");
     else
-        std::printf("close(): FIN, after the %d bytes still queued\n", unacked);
+        std::printf("close(): FIN");
+    if (unacked > 0)
+        std::printf(linger0 ? ", the %d bytes still queued are thrown away"
+                            : ", after the %d bytes still queued",
+                    unacked);
+    std::printf("\n");
     return 0;
 }
