@@ -239,8 +239,8 @@ TEST(Ch09Wire, NormalCloseSendsFinAndTheThirdPartyPeerSeesEndOfStream) {
 // ---- Nagle's algorithm and TCP_NODELAY ------------------------------------------------------
 
 // delack_server (its ACKs delayed) and nagle_client --writes 10 [--nodelay] inside a
-// namespace, tcp_watch capturing.  Returns the client's data segments; *all gets every line.
-std::vector<Segment> small_writes(bool nodelay, std::string* all) {
+// namespace, tcp_watch capturing.  Returns every segment of the connection.
+std::vector<Segment> small_writes(bool nodelay) {
     NetNs ns("nagle");
     if (!ns.ok()) return {};
     Process server = ns.process(PROG_delack_server, {"0"});
@@ -257,48 +257,43 @@ std::vector<Segment> small_writes(bool nodelay, std::string* all) {
                    ": answer \"got 10 bytes\" after [0-9.]+ ms\n")))
         << client.out;
     EXPECT_EQ(server.read_line(), "client 1: got 10 bytes");
-    std::vector<Segment> segs = harness::watched(watch);
-    *all = harness::describe_segments(segs);
-    std::vector<Segment> data;
-    for (const Segment& s : segs)
-        if (s.from_client() && s.length > 0) data.push_back(s);
+    return harness::watched(watch);
+}
+
+// The indices of the client's segments that carry data.
+std::vector<size_t> client_data(const std::vector<Segment>& segs) {
+    std::vector<size_t> data;
+    for (size_t i = 0; i < segs.size(); ++i)
+        if (segs[i].from_client() && segs[i].length > 0) data.push_back(i);
     return data;
 }
 
 TEST(Ch09Wire, NagleSendsTheFirstSmallWriteAndHoldsTheRestUntilItsAck) {
     SOCKLAB_REQUIRE_NETNS();
-    std::string all;
-    std::vector<Segment> data = small_writes(false, &all);
-    ASSERT_FALSE(data.empty()) << all;
+    std::vector<Segment> segs = small_writes(false);
+    std::string all = harness::describe_segments(segs);
+    std::vector<size_t> data = client_data(segs);
     // The first byte alone; the other nine waited for its (delayed) ACK and left together.
-    EXPECT_EQ(data.size(), 2u) << all;
-    EXPECT_EQ(data[0].length, 1u) << all;
-    size_t total = 0;
-    for (const Segment& s : data)
-        total += s.length;
-    EXPECT_EQ(total, 10u) << all;
-    // ... and the second left only after the server had acknowledged the first.
-    if (data.size() >= 2) {
-        double acked = -1;
-        std::vector<std::string> lines = harness::lines(all);
-        for (const std::string& l : lines) {
-            std::optional<Segment> s = harness::parse_segment(l);
-            if (s && s->from_server() && s->ack && *s->ack >= 2 && s->time <= data[1].time) {
-                acked = s->time;
-                break;
-            }
-        }
-        EXPECT_GE(acked, 0) << "no ACK of the first byte before the rest was sent\n" << all;
-    }
+    ASSERT_EQ(data.size(), 2u) << all;
+    EXPECT_EQ(segs[data[0]].length, 1u) << all;
+    EXPECT_EQ(segs[data[1]].length, 9u) << all;
+    // ... and the second left only after the server had acknowledged the first byte.
+    int acked = harness::find_segment(
+        segs, [](const Segment& s) { return s.from_server() && s.ack && *s.ack >= 2; },
+        static_cast<int>(data[0]) + 1);
+    EXPECT_GE(acked, 0) << all;
+    EXPECT_LT(acked, static_cast<int>(data[1])) << "the nine bytes did not wait for the ACK\n"
+                                                << all;
 }
 
 TEST(Ch09Wire, NodelaySendsEachSmallWriteAtOnceAsItsOwnSegment) {
     SOCKLAB_REQUIRE_NETNS();
-    std::string all;
-    std::vector<Segment> data = small_writes(true, &all);
+    std::vector<Segment> segs = small_writes(true);
+    std::string all = harness::describe_segments(segs);
+    std::vector<size_t> data = client_data(segs);
     EXPECT_EQ(data.size(), 10u) << all;
-    for (const Segment& s : data)
-        EXPECT_EQ(s.length, 1u) << all;
+    for (size_t i : data)
+        EXPECT_EQ(segs[i].length, 1u) << all;
 }
 
 // ---- Usage and values ---------------------------------------------------------------------
