@@ -70,8 +70,8 @@ int main(int argc, char* argv[]) {
 
     if (linger0) {
         // l_onoff = 1 with l_linger = 0: close() does not wait and does not end gracefully.
-        // (l_linger > 0 would make a blocking close() wait up to that many seconds for the
-        // queued bytes to be acknowledged, then still send FIN.)
+        // (l_linger > 0 would make close() wait until the queued bytes are sent, at most that
+        // many seconds, then send FIN as usual: socket(7).)
         linger lin{.l_onoff = 1, .l_linger = 0};
         if (setsockopt(sock.get(), SOL_SOCKET, SO_LINGER, &lin, sizeof lin) == -1)
             common::die("setsockopt SO_LINGER");
