@@ -319,6 +319,28 @@ TEST(Ch13Peek, NothingYetIsEagainAtOnceThenPollNotASpinAndThePeekedBytesAreReadA
     EXPECT_EQ(eagains, 1u) << calls;
 }
 
+TEST(Ch13Peek, WithNothingToPeekItSleepsInPollAndTakesNoCpu) {
+    Process peek(PROG_peek_recv, {"0"});
+    int port = peek.wait_ready();
+    ASSERT_NE(port, 0);
+    common::Fd s = harness::connect_tcp("127.0.0.1", port);
+    ASSERT_TRUE(s);
+    ASSERT_TRUE(peek.wait_for_line("(at once: nothing yet)")) << peek.err();
+    // The book's loop would be running recv() (state R, no blocking call); this one blocks.
+    EXPECT_TRUE(harness::wait_until([&] {
+        long nr = harness::current_syscall(peek.pid());
+        return nr == SYS_poll || nr == SYS_ppoll;
+    })) << "not asleep in poll()";
+    long before = harness::cpu_ticks(peek.pid());
+    EXPECT_FALSE(harness::wait_until([&] { return harness::cpu_ticks(peek.pid()) > before + 5; },
+                                     Deadline(300ms)))
+        << "it burns CPU while it waits";
+    ASSERT_TRUE(harness::send_all(s.get(), "123"));
+    std::vector<std::string> lines = finish_lines(peek);
+    ASSERT_FALSE(lines.empty());
+    EXPECT_EQ(lines.back(), "Read again: 123");
+}
+
 TEST(Ch13Peek, PeekingTwiceGivesTheSameBytesAndLeavesThemForRecv) {
     Pair p = connected_pair();
     char buf[64];
@@ -413,8 +435,9 @@ void client_data_segments(std::vector<size_t>& lengths, std::string& wire, const
     std::vector<std::string> got = finish_lines(recv);
     ASSERT_FALSE(got.empty());
     EXPECT_EQ(got.back(), "end of stream");
-    std::string stream = std::regex_replace(recv.out(), std::regex("Received message: "), "");
-    EXPECT_NE(stream.find("HEAD5\nhello\nEND\n"), std::string::npos) << recv.out();
+    // The 16 bytes arrived in order (each message printed + '\n': compare without newlines).
+    std::string stream = std::regex_replace(recv.out(), std::regex("Received message: |\n"), "");
+    EXPECT_NE(stream.find("HEAD5helloENDend of stream"), std::string::npos) << recv.out();
     for (const harness::Segment& s : segs)
         if (s.from_client() && s.length > 0) lengths.push_back(s.length);
     wire = harness::describe_segments(segs);
