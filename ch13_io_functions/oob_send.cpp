@@ -4,7 +4,7 @@
 //
 // usage: oob_send HOST PORT [--wait]
 //   --wait  after each send, wait (at most 5 s) for oob_recv --ack to answer every message it
-//           printed: one step at a time, the same output every run
+//           printed, and at the end for it to close: one step at a time, the same output every run
 //
 // Sends: write "123", send "4" with MSG_OOB, write "567", send "890" with MSG_OOB.  Of "890"
 // only '0' is urgent; "89" is ordinary data.  See oob_recv for what arrives.
@@ -28,9 +28,10 @@ struct Step {
 };
 constexpr Step kSteps[] = {{"123", 0, 1}, {"4", MSG_OOB, 1}, {"567", 0, 1}, {"890", MSG_OOB, 2}};
 
-// --wait: one byte of answer per line the receiver printed, or give up after 5 s.
+// --wait: one byte of answer per line the receiver printed (count -1: until the receiver has
+// closed too), or give up after 5 s.
 void wait_for_answers(int fd, int count) {
-    while (count > 0) {
+    while (count != 0) {
         pollfd p{.fd = fd, .events = POLLIN, .revents = 0};
         int ready = poll(&p, 1, 5000);
         if (ready == -1 && errno == EINTR) continue;
@@ -40,8 +41,9 @@ void wait_for_answers(int fd, int count) {
         ssize_t n = recv(fd, answer, sizeof answer, 0);
         if (n == -1 && errno == EINTR) continue;
         if (n == -1) common::die("recv");
+        if (n == 0 && count < 0) return;
         if (n == 0) common::fatal("the receiver closed the connection");
-        count -= static_cast<int>(n);
+        if (count > 0) count -= static_cast<int>(n);
     }
 }
 }  // namespace
@@ -61,6 +63,10 @@ int main(int argc, char* argv[]) {
         ssize_t n = send(sock.get(), step.text, strlen(step.text), step.flags);
         if (n == -1) common::die(step.flags ? "send MSG_OOB" : "send");
         if (wait) wait_for_answers(sock.get(), step.lines);
+    }
+    if (wait) {  // FIN now, then wait for the receiver's: it has printed everything by then
+        if (shutdown(sock.get(), SHUT_WR) == -1) common::die("shutdown");
+        wait_for_answers(sock.get(), -1);
     }
     return 0;  // close(): FIN after the last byte
 }

@@ -1,6 +1,6 @@
 // readv_demo — readv(): one system call fills two buffers in order (book ch. 13, readv.c).
 //
-// usage: readv_demo
+// usage: readv_demo (no arguments)
 //
 // Reads stdin once with readv(): the first 5 bytes land in buf1, the rest (up to 99) in buf2.
 //   $ echo 'I like TCP/IP socket programming~' | ./readv_demo

@@ -1,6 +1,6 @@
 // writev_demo — writev(): two buffers, one system call (book ch. 13, writev.c).
 //
-// usage: writev_demo
+// usage: writev_demo (no arguments)
 //
 // Writes "ABC1234" and "567" to stdout with one writev(), then prints how many bytes it wrote:
 //   ABC1234567
