@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <optional>
 #include <regex>
 #include <string>
 #include <vector>
@@ -123,6 +124,24 @@ TEST(Ch13Oob, UnpacedLikeTheBookOnlyTheInvariantsHold) {
                 EXPECT_TRUE(l == "Urgent message: 4" || l == "Urgent message: 0") << recv.out();
             }
     }
+}
+
+TEST(Ch13Oob, SocatAsTheReceiverNeverSeesTheLastUrgentByte) {
+    // A receiver we did not write, which never asks for urgent data (no owner, no MSG_OOB):
+    // it gets the ordinary bytes in order; '0', urgent until the end, is in none of them.
+    SOCKLAB_REQUIRE_TOOL("socat");
+    Process socat("socat", {"-d", "-d", "-u", "TCP-LISTEN:0,bind=127.0.0.1", "-"});
+    std::optional<std::string> line;
+    std::smatch m;
+    while ((line = socat.read_err_line()) &&
+           !std::regex_search(*line, m, std::regex(R"(listening on .*:(\d+)$)"))) {
+    }
+    ASSERT_TRUE(line) << socat.err();
+    Result send = harness::run(PROG_oob_send, {"127.0.0.1", m[1].str()});
+    EXPECT_EQ(send.exit_code(), 0) << send.err;
+    auto status = socat.finish();
+    ASSERT_TRUE(status && harness::exited_with(*status, 0)) << socat.err();
+    EXPECT_TRUE(std::regex_match(socat.out(), std::regex("1234?56789"))) << socat.out();
 }
 
 TEST(Ch13Oob, WithOobInlineTheUrgentByteStaysInTheStreamAndMsgOobFailsEinval) {
