@@ -1,0 +1,2 @@
+// tests/ch15_test.cpp — placeholder; the chapter's tests land with its programs.
+#include <gtest/gtest.h>
