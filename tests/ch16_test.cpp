@@ -148,6 +148,32 @@ TEST(Ch16Strace, SepServ2DupsThenShutsDownTheCopyBeforeClosingItAndStillReads) {
         << calls;
 }
 
+TEST(Ch16Strace, SepClntClosesEachOfItsTwoDescriptorsOnceTheBooksDoubleCloseIsGone) {
+    // The book's client fdopen()s one descriptor twice and fclose()s both: close(fd) twice,
+    // the second EBADF.  Here each FILE* has its own copy, each closed once, without error.
+    SOCKLAB_REQUIRE_TOOL("strace");
+    Process server(PROG_sep_serv2, {"0"});
+    int port = server.wait_ready();
+    ASSERT_NE(port, 0);
+    harness::TempDir dir;
+    Result client = harness::run("strace",
+                                 {"-o", dir.file("trace"), "-e", "trace=connect,dup,close", "--",
+                                  PROG_sep_clnt, "127.0.0.1", std::to_string(port)},
+                                 {}, {}, harness::traced());
+    EXPECT_EQ(client.exit_code(), 0) << client.err;
+    EXPECT_EQ(client.out, kLines);
+    ASSERT_TRUE(server.finish());
+    std::string calls = trace_text(dir.file("trace"));
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(calls, m, std::regex(R"(connect\((\d+), .*\n)"))) << calls;
+    const std::string s = m[1].str();
+    const std::string after = m.suffix().str();
+    EXPECT_TRUE(
+        std::regex_match(after, std::regex("dup\\(" + s + "\\) = (\\d+)\nclose\\(\\1\\) = 0\n" +
+                                           "close\\(" + s + "\\) = 0\n")))
+        << after;
+}
+
 // ---- on the wire ------------------------------------------------------------------------
 
 // SERVER (started in NS) serves sep_clnt while tcp_watch captures; returns the segments.
