@@ -300,6 +300,8 @@ void serve(Conn& c) {
     size_t end = 0;
     int status = read_head(c, head_text, end);
     if (status == -1) return;  // nothing asked, nothing answered
+    // Request bytes we will not read: a head cut short, a body (GET has none; POST...).
+    bool unread = status != 0 || head_text.size() > end;
     std::string_view line(head_text);
     line = line.substr(0, line.find('\n'));
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
@@ -327,6 +329,7 @@ void serve(Conn& c) {
             status = 400;  // RFC 9112 3.2: a 1.1 request without Host is malformed
         } else if (method != "GET" && method != "HEAD") {
             status = 405;
+            unread = true;  // a POST's body may still be on its way
         } else {
             head_only = method == "HEAD";
             std::string rel, resolved;
@@ -349,10 +352,12 @@ void serve(Conn& c) {
         common::note("%s: dropped at the deadline (%ld ms)", c.peer.c_str(), deadline_ms);
         return;
     }
+    if (!unread) return;  // the whole request was read: close() sends a plain FIN
     // Lingering close: close() with unread request bytes would send a reset, which can destroy
-    // our answer before the client reads it (a 431 for a 1 MiB header).  Say we are done, read
-    // and discard until the client closes too (bounded in bytes and by the deadline).
+    // our answer before the client reads it (a 431 for a 1 MB header).  Say we are done, read
+    // and discard until the client closes too (bounded in bytes, by the deadline and 1 s).
     shutdown(c.fd.get(), SHUT_WR);
+    c.deadline = std::min(c.deadline, Clock::now() + std::chrono::seconds(1));
     char buf[4096];
     for (size_t discarded = 0; discarded < kMaxLinger;) {
         ssize_t n = read(c.fd.get(), buf, sizeof buf);
