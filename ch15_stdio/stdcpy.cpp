@@ -3,7 +3,7 @@
 //
 // usage: stdcpy SRC DST
 //
-// Prints   copied 10485760 bytes in 0.061 s (fgetc/fputc, stdio buffer 4096 bytes)
+// Prints   copied 10485760 bytes in 0.061s (fgetc/fputc, stdio buffer 4096 bytes)
 // `strace -c -e trace=read,write stdcpy SRC DST` counts about N/4096 reads and writes:
 // stdio reads and writes whole buffers of st_blksize bytes (4096 on most file systems).
 #include <sys/stat.h>
@@ -43,7 +43,7 @@ int main(int argc, char* argv[]) {
     if (std::fclose(fp2) == EOF) common::die("write %s", argv[2]);
     clock_gettime(CLOCK_MONOTONIC, &end);
     double secs = double(end.tv_sec - start.tv_sec) + double(end.tv_nsec - start.tv_nsec) / 1e9;
-    std::printf("copied %llu bytes in %.3f s (fgetc/fputc, stdio buffer %ld bytes)\n", total, secs,
+    std::printf("copied %llu bytes in %.3fs (fgetc/fputc, stdio buffer %ld bytes)\n", total, secs,
                 bufsize);
     return 0;
 }

@@ -3,7 +3,7 @@
 //
 // usage: syscpy SRC DST
 //
-// Prints   copied 10485760 bytes in 9.804 s (read/write, 1 byte per call)
+// Prints   copied 10485760 bytes in 9.804s (read/write, 1 byte per call)
 // `strace -c -e trace=read,write syscpy SRC DST` counts N+1 reads and N writes for N bytes.
 #include <fcntl.h>
 #include <unistd.h>
@@ -45,6 +45,6 @@ int main(int argc, char* argv[]) {
     if (close(fd2.release()) == -1) common::die("close %s", argv[2]);
     clock_gettime(CLOCK_MONOTONIC, &end);
     double secs = double(end.tv_sec - start.tv_sec) + double(end.tv_nsec - start.tv_nsec) / 1e9;
-    std::printf("copied %llu bytes in %.3f s (read/write, 1 byte per call)\n", total, secs);
+    std::printf("copied %llu bytes in %.3fs (read/write, 1 byte per call)\n", total, secs);
     return 0;
 }
