@@ -65,7 +65,7 @@ Counts traced_copy(const std::string& copier, const std::string& src, const std:
 TEST(Ch15Copy, SyscpyMakesOneReadAndOneWritePerByte) {
     SOCKLAB_REQUIRE_TOOL("strace");
     harness::TempDir dir;
-    const size_t n = 8 * 1024;  // small: under strace every system call costs a stop
+    const size_t n = 2 * 1024;  // small: under strace every system call costs a stop
     harness::write_file(dir.file("src"), harness::random_bytes(n));
     Counts c = traced_copy(PROG_syscpy, dir.file("src"), dir.file("dst"), n);
     EXPECT_EQ(c.reads, long(n) + 1);  // the last read() returns 0: end of file
