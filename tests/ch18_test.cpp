@@ -72,7 +72,7 @@ using harness::Options;
 using harness::Process;
 using harness::wait_until;
 
-const std::string kSanitizer = SOCKLAB_SANITIZER;  // how the programs were built
+const std::string kSanitizer = harness::sanitizer();  // how the programs were built
 
 // ---- Helpers ------------------------------------------------------------------------------
 

@@ -56,10 +56,11 @@ class Help : public ::testing::TestWithParam<Program> {};
 TEST_P(Help, AnswersDashHAndDashDashHelpWithUsageOptionsAndDefaults) {
     const Program& program = GetParam();
     const std::string name = program.name;
-    auto help = harness::run(program.path, {"--help"});
+    const char* path = harness::program(program.path);
+    auto help = harness::run(path, {"--help"});
     ASSERT_EQ(help.exit_code(), 0) << harness::describe_status(help.status) << "\n" << help.err;
     EXPECT_EQ(help.err, "");
-    auto short_help = harness::run(program.path, {"-h"});
+    auto short_help = harness::run(path, {"-h"});
     EXPECT_EQ(short_help.exit_code(), 0) << harness::describe_status(short_help.status);
     EXPECT_EQ(short_help.err, "");
     EXPECT_EQ(short_help.out, help.out);
@@ -117,7 +118,7 @@ TEST_P(Help, AnswersDashHAndDashDashHelpWithUsageOptionsAndDefaults) {
     const bool needs_arguments = shape.size() > 1 && shape[1] >= 'A' && shape[1] <= 'Z';
     std::vector<std::string> wrong;
     if (!needs_arguments) wrong = {"--no-such-option", "x", "y"};
-    auto refused = harness::run(program.path, wrong);
+    auto refused = harness::run(harness::program(program.path), wrong);
     EXPECT_EQ(refused.exit_code(), 2) << harness::describe_status(refused.status) << "\n"
                                       << refused.err;
     EXPECT_EQ(refused.out, "");

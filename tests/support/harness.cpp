@@ -20,10 +20,12 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <random>
 #include <set>
 #include <sstream>
+#include <string_view>
 
 #include "proc.hpp"
 
@@ -81,6 +83,29 @@ std::chrono::milliseconds scaled(std::chrono::milliseconds ms) {
         return v > 0 ? v : 1.0;
     }();
     return std::chrono::milliseconds(static_cast<long long>(ms.count() * scale));
+}
+
+const char* program(const char* built_path) {
+    static std::mutex mutex;
+    static std::map<std::string, std::string> mapped;  // built path -> path to run
+    const char* dir = getenv("SOCKLAB_PROGRAM_DIR");
+    const std::string_view built_dir = SOCKLAB_BUILD_DIR;
+    const std::string_view path = built_path;
+    if (!dir || *dir == '\0' || !path.starts_with(built_dir) || path.size() == built_dir.size() ||
+        path[built_dir.size()] != '/')
+        return built_path;
+    std::lock_guard lock(mutex);
+    auto [it, added] = mapped.try_emplace(std::string(path));
+    if (added) it->second = dir + std::string(path.substr(built_dir.size()));
+    return it->second.c_str();
+}
+
+const std::string& sanitizer() {
+    static const std::string value = [] {
+        const char* s = getenv("SOCKLAB_SANITIZER");
+        return std::string(s ? s : SOCKLAB_BUILT_SANITIZER);
+    }();
+    return value;
 }
 
 int Deadline::ms_left() const {

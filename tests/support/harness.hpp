@@ -37,6 +37,17 @@ using namespace std::chrono_literals;
 // Set SOCKLAB_TIMEOUT_SCALE=3 (say) in the environment to stretch them.
 std::chrono::milliseconds scaled(std::chrono::milliseconds ms);
 
+// The test executables are built once, in the default (debug) build, and run against every
+// build's programs: the other presets register them with SOCKLAB_PROGRAM_DIR set to their own
+// build directory (tests/CMakeLists.txt, SOCKLAB_TESTS_FROM).  PROG_<target> is
+// program("<path in the build that compiled the test>"): that path, or the same program in
+// SOCKLAB_PROGRAM_DIR.  The returned string lives as long as the test executable.
+const char* program(const char* built_path);
+
+// What the programs under test were built with: "", "address" or "thread"
+// (SOCKLAB_SANITIZER, set with SOCKLAB_PROGRAM_DIR; else the build that compiled the test).
+const std::string& sanitizer();
+
 class Deadline {
   public:
     // The default: 10 s (scaled), generous for loopback, short enough that a hang is obvious.
