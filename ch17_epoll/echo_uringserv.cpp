@@ -17,6 +17,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <vector>
@@ -28,8 +29,8 @@
 namespace {
 
 constexpr unsigned kEntries = 4096;      // submission queue; the completion queue is 4x
-constexpr unsigned kBufs = 8192;         // provided buffers (a power of two), lent to the kernel
-constexpr unsigned kBufSize = 2048;      // one buffer: 16 MiB in all, touched only as used
+constexpr unsigned kBufs = 4096;         // provided buffers (a power of two), lent to the kernel
+constexpr unsigned kBufSize = 2048;      // one buffer: 8 MiB in all, touched as the ring turns
 constexpr uint32_t kMaxHeld = 64 << 10;  // bytes per client received but not yet echoed
 constexpr int kGroup = 0;                // the id of our buffer group
 constexpr const char* kUsage = "PORT";
@@ -264,9 +265,10 @@ void setup_ring() {
         if ((r = io_uring_queue_init_params(kEntries, &ring, &p)) != -EINVAL) break;
     }
     if (r == -ENOSYS || r == -EPERM)
-        common::fatal("io_uring_setup: %s: io_uring is not available here (an old kernel, "
-                      "sysctl kernel.io_uring_disabled, or a seccomp filter)",
-                      strerror(-r));
+        common::fatal(
+            "io_uring_setup: %s: io_uring is not available here (an old kernel, "
+            "sysctl kernel.io_uring_disabled, or a seccomp filter)",
+            strerror(-r));
     if (r < 0) die_with(r, "io_uring_setup");
     // Multishot recv came with Linux 6.0, as did IORING_OP_SEND_ZC, which a probe can see.
     io_uring_probe* probe = io_uring_get_probe_ring(&ring);
@@ -277,7 +279,8 @@ void setup_ring() {
     // The provided-buffer ring: memory shared with the kernel, registered as group kGroup.
     // (liburing 2.4's io_uring_setup_buf_ring() does these steps.)
     size_t ring_size = kBufs * sizeof(io_uring_buf);
-    void* mem = mmap(nullptr, ring_size, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    void* mem =
+        mmap(nullptr, ring_size, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
     if (mem == MAP_FAILED) common::die("mmap");
     br = static_cast<io_uring_buf_ring*>(mem);
     io_uring_buf_ring_init(br);
@@ -333,10 +336,17 @@ int main(int argc, char* argv[]) {
             uint64_t ud = io_uring_cqe_get_data64(cqe);
             int fd = static_cast<int>(ud & 0xffffffff);
             switch (ud >> 56) {
-                case kAccept: on_accept(cqe); break;
-                case kRecv: on_recv(fd, cqe); break;
-                case kSend: on_send(fd, static_cast<unsigned>(ud >> 32) & 0xffffff, cqe); break;
-                default: break;  // kCancel: its result says nothing we need
+                case kAccept:
+                    on_accept(cqe);
+                    break;
+                case kRecv:
+                    on_recv(fd, cqe);
+                    break;
+                case kSend:
+                    on_send(fd, static_cast<unsigned>(ud >> 32) & 0xffffff, cqe);
+                    break;
+                default:
+                    break;  // kCancel: its result says nothing we need
             }
         }
         io_uring_cq_advance(&ring, seen);
