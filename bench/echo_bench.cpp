@@ -82,50 +82,68 @@ int64_t now_ns(clockid_t clock = CLOCK_MONOTONIC) {
 
 // utime + stime of process `pid` in seconds (/proc/PID/stat fields 14 and 15), or -1; its
 // utime alone in *user_s: the time spent in the server's own code, not in the kernel.  Summed
-// over the whole server: the process, its children that it has reaped (cutime + cstime, fields
-// 16 and 17) and, recursively, those still alive (/proc/PID/task/TID/children), so a
-// fork-per-client server's work in its children is counted too.
-double one_process_cpu_s(long pid, double* user_s, bool with_reaped) {
+// over the whole server: the process, the children it has reaped (cutime + cstime, fields 16
+// and 17), and its descendants still alive (found by their parent PID, field 4, in every
+// /proc/N/stat), so a fork-per-client server's work in its children is counted too.
+bool read_stat(long pid, long* ppid, double* cpu_s, double* user_s, bool with_reaped) {
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%ld/stat", pid);
     FILE* f = fopen(path, "r");
-    if (!f) return -1;
+    if (!f) return false;
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
     buf[n] = '\0';
     const char* p = strrchr(buf, ')');  // the command name may contain spaces and ')'
     unsigned long utime = 0, stime = 0;
     long cutime = 0, cstime = 0;
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %ld %ld", &utime,
-                     &stime, &cutime, &cstime) != 4)
-        return -1;
+    if (!p || sscanf(p + 2, "%*c %ld %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %ld %ld", ppid,
+                     &utime, &stime, &cutime, &cstime) != 5)
+        return false;
     if (!with_reaped) cutime = cstime = 0;
     double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
     *user_s = static_cast<double>(utime + static_cast<unsigned long>(cutime)) / tick;
-    return static_cast<double>(utime + stime + static_cast<unsigned long>(cutime + cstime)) / tick;
+    *cpu_s =
+        static_cast<double>(utime + stime + static_cast<unsigned long>(cutime + cstime)) / tick;
+    return true;
 }
 
-double process_cpu_s(long pid, double* user_s, bool root = true) {
-    double total = one_process_cpu_s(pid, user_s, root);
-    if (total < 0) return -1;
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%ld/task", pid);
-    DIR* tasks = opendir(path);
-    if (!tasks) return total;
-    while (dirent* t = readdir(tasks)) {
-        if (t->d_name[0] == '.') continue;
-        char cpath[320];
-        snprintf(cpath, sizeof cpath, "/proc/%ld/task/%s/children", pid, t->d_name);
-        FILE* f = fopen(cpath, "r");
-        if (!f) continue;
-        long child;
-        while (fscanf(f, "%ld", &child) == 1) {
-            double user = 0, cpu = process_cpu_s(child, &user, false);
-            if (cpu >= 0) total += cpu, *user_s += user;
-        }
-        fclose(f);
+// Read stdin up to a newline or end of file: a whole line, so that two lines are two signals.
+void wait_line() {
+    char c;
+    for (;;) {
+        ssize_t n = read(STDIN_FILENO, &c, 1);
+        if (n == -1 && errno == EINTR) continue;
+        if (n != 1 || c == '\n') return;
     }
-    closedir(tasks);
+}
+
+double process_cpu_s(long pid, double* user_s) {
+    long ppid = 0;
+    double total = 0;
+    if (!read_stat(pid, &ppid, &total, user_s, true)) return -1;
+    struct Proc {
+        long pid, ppid;
+        double cpu, user;
+    };
+    std::vector<Proc> procs;
+    if (DIR* dir = opendir("/proc")) {
+        while (dirent* e = readdir(dir)) {
+            char* end;
+            long n = strtol(e->d_name, &end, 10);
+            Proc pr{n, 0, 0, 0};
+            if (*end == '\0' && n != pid && read_stat(n, &pr.ppid, &pr.cpu, &pr.user, false))
+                procs.push_back(pr);
+        }
+        closedir(dir);
+    }
+    std::vector<long> tree{pid};  // the server's processes, grown one generation at a time
+    for (size_t i = 0; i < tree.size(); ++i)
+        for (const Proc& pr : procs)
+            if (pr.ppid == tree[i]) {
+                tree.push_back(pr.pid);
+                total += pr.cpu;
+                *user_s += pr.user;
+            }
     return total;
 }
 
@@ -434,9 +452,7 @@ int main(int argc, char* argv[]) {
             ready += c.state == State::Ready;
         printf("READY conns=%ld\n", ready);
         fflush(stdout);
-        char go;
-        while (read(STDIN_FILENO, &go, 1) == -1 && errno == EINTR) {
-        }
+        wait_line();
     }
     int64_t t0 = now_ns();
 
@@ -517,9 +533,7 @@ int main(int argc, char* argv[]) {
     if (hold) printf("HELD echoed=%llu\n", static_cast<unsigned long long>(b.msgs + b.late));
     fflush(stdout);
     if (hold) {  // bench/run reads the server's memory now, every connection still open
-        char go;
-        while (read(STDIN_FILENO, &go, 1) == -1 && errno == EINTR) {
-        }
+        wait_line();
     }
     for (Conn& c : b.conns)
         if (c.fd != -1) close(c.fd);
