@@ -2,14 +2,15 @@
 // each a request/response ping-pong of S bytes for T seconds, all on one thread and one epoll.
 //
 // usage: echo_bench HOST PORT [--conns N] [--size S] [--seconds T] [--pace K]
-//                   [--setup-timeout-s C] [--server-pid PID] [--wait-start] [--idle M]
+//                   [--setup-timeout-s C] [--server-pid PID] [--wait-start] [--idle M] [--hold]
 //   --conns N            connections (1..100000, default 1)
 //   --size S             bytes per message (1..65536, default 64)
 //   --seconds T          length of the measurement (1..3600, default 5)
 //   --pace K             at most K connections being set up at a time (1..10000, default 256)
 //   --setup-timeout-s C  a connection not ready C s after its connect() has failed (1..600,
 //                        default 10)
-//   --server-pid PID     also report that process's CPU time during the measurement (default:
+//   --server-pid PID     also report that server's CPU time during the measurement, summed
+//                        over its processes (children, reaped or alive) and threads (default:
 //                        none)
 //   --wait-start         after setup print `READY conns=N` and start measuring only when a
 //                        line (or end of file) arrives on stdin: bench/run starts two
@@ -18,6 +19,11 @@
 //                        then stay open and silent: a server that scans every descriptor
 //                        (select) pays for them, one told only the ready ones (epoll) not
 //                        (0..100000, default 0)
+//   --hold               after the RESULT line keep every connection open until a line (or
+//                        end of file) arrives on stdin: bench/run reads the server's memory
+//                        then.  Before that, the replies still under way are awaited (no new
+//                        message sent) and a line `HELD echoed=N` gives the messages the
+//                        server echoed since the start, exactly
 //
 // Setup: non-blocking connect()s, at most K unfinished at a time, so the server's listen
 // backlog never overflows.  A connection is *ready* once its first message has come back (the
@@ -36,6 +42,7 @@
 // figures are disturbed.  server_user_cpu: the part of server_cpu spent in user space (utime).
 // Without --server-pid: server_cpu=-1, server_user_cpu=-1, and no server or others.
 // Exit status 0 if every connection was set up and every byte came back right, else 1.
+#include <dirent.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sched.h>
@@ -63,7 +70,7 @@ namespace {
 
 constexpr const char* kUsage =
     "HOST PORT [--conns N] [--size S] [--seconds T] [--pace K] [--setup-timeout-s C] "
-    "[--server-pid PID] [--wait-start] [--idle M]";
+    "[--server-pid PID] [--wait-start] [--idle M] [--hold]";
 constexpr int kMaxEvents = 1024;
 constexpr int kConnectAttempts = 3;
 
@@ -74,23 +81,70 @@ int64_t now_ns(clockid_t clock = CLOCK_MONOTONIC) {
 }
 
 // utime + stime of process `pid` in seconds (/proc/PID/stat fields 14 and 15), or -1; its
-// utime alone in *user_s: the time spent in the server's own code, not in the kernel.
-double process_cpu_s(long pid, double* user_s) {
+// utime alone in *user_s: the time spent in the server's own code, not in the kernel.  Summed
+// over the whole server: the process, the children it has reaped (cutime + cstime, fields 16
+// and 17), and its descendants still alive (found by their parent PID, field 4, in every
+// /proc/N/stat), so a fork-per-client server's work in its children is counted too.
+bool read_stat(long pid, long* ppid, double* cpu_s, double* user_s, bool with_reaped) {
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%ld/stat", pid);
     FILE* f = fopen(path, "r");
-    if (!f) return -1;
+    if (!f) return false;
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
     buf[n] = '\0';
     const char* p = strrchr(buf, ')');  // the command name may contain spaces and ')'
     unsigned long utime = 0, stime = 0;
-    if (!p ||
-        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
-        return -1;
+    long cutime = 0, cstime = 0;
+    if (!p || sscanf(p + 2, "%*c %ld %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %ld %ld", ppid,
+                     &utime, &stime, &cutime, &cstime) != 5)
+        return false;
+    if (!with_reaped) cutime = cstime = 0;
     double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
-    *user_s = static_cast<double>(utime) / tick;
-    return static_cast<double>(utime + stime) / tick;
+    *user_s = static_cast<double>(utime + static_cast<unsigned long>(cutime)) / tick;
+    *cpu_s =
+        static_cast<double>(utime + stime + static_cast<unsigned long>(cutime + cstime)) / tick;
+    return true;
+}
+
+// Read stdin up to a newline or end of file: a whole line, so that two lines are two signals.
+void wait_line() {
+    char c;
+    for (;;) {
+        ssize_t n = read(STDIN_FILENO, &c, 1);
+        if (n == -1 && errno == EINTR) continue;
+        if (n != 1 || c == '\n') return;
+    }
+}
+
+double process_cpu_s(long pid, double* user_s) {
+    long ppid = 0;
+    double total = 0;
+    if (!read_stat(pid, &ppid, &total, user_s, true)) return -1;
+    struct Proc {
+        long pid, ppid;
+        double cpu, user;
+    };
+    std::vector<Proc> procs;
+    if (DIR* dir = opendir("/proc")) {
+        while (dirent* e = readdir(dir)) {
+            char* end;
+            long n = strtol(e->d_name, &end, 10);
+            Proc pr{n, 0, 0, 0};
+            if (*end == '\0' && n != pid && read_stat(n, &pr.ppid, &pr.cpu, &pr.user, false))
+                procs.push_back(pr);
+        }
+        closedir(dir);
+    }
+    std::vector<long> tree{pid};  // the server's processes, grown one generation at a time
+    for (size_t i = 0; i < tree.size(); ++i)
+        for (const Proc& pr : procs)
+            if (pr.ppid == tree[i]) {
+                tree.push_back(pr.pid);
+                total += pr.cpu;
+                *user_s += pr.user;
+            }
+    return total;
 }
 
 // CPU time used on the CPUs in `cpus` since boot, in seconds: their time minus their idle and
@@ -181,7 +235,8 @@ struct Bench {
     std::vector<unsigned char> buf, expect;
     int64_t deadline = 0;
     long in_setup = 0;
-    uint64_t msgs = 0, waits = 0, events_seen = 0;  // epoll_wait calls and their events
+    uint64_t msgs = 0, late = 0, waits = 0,
+             events_seen = 0;  // late: replies after the end  // epoll_wait calls and their events
     Histogram hist;
     long failed[kFailureKinds] = {};
     int first_errno[kFailureKinds] = {-1, -1, -1, -1, -1};  // 0: end of stream
@@ -278,6 +333,7 @@ struct Bench {
         int64_t t = now_ns();
         if (t > deadline) {  // finished after the end: not counted, and no next message
             c.state = State::Ready;
+            ++late;
             return;
         }
         ++msgs;
@@ -324,12 +380,16 @@ int main(int argc, char* argv[]) {
     common::answer_help(argc, argv);
     if (argc < 3) common::die_usage(kUsage);
     long n_conns = 1, seconds = 5, pace = 256, setup_timeout_s = 10, server_pid = 0, n_idle = 0;
-    bool wait_start = false;
+    bool wait_start = false, hold = false;
     Bench b;
     for (int i = 3; i < argc; ++i) {
         const char* opt = argv[i];
-        if (strcmp(opt, "--wait-start") == 0) {  // the one option without a value
+        if (strcmp(opt, "--wait-start") == 0) {  // the options without a value
             wait_start = true;
+            continue;
+        }
+        if (strcmp(opt, "--hold") == 0) {
+            hold = true;
             continue;
         }
         if (i + 1 == argc) common::die_usage(kUsage);
@@ -392,9 +452,7 @@ int main(int argc, char* argv[]) {
             ready += c.state == State::Ready;
         printf("READY conns=%ld\n", ready);
         fflush(stdout);
-        char go;
-        while (read(STDIN_FILENO, &go, 1) == -1 && errno == EINTR) {
-        }
+        wait_line();
     }
     int64_t t0 = now_ns();
 
@@ -427,8 +485,18 @@ int main(int argc, char* argv[]) {
     // A connection still waiting for the reply to its first message was starved all along.
     for (uint32_t i = 0; i < b.conns.size(); ++i)
         if (b.conns[i].state == State::Busy && b.conns[i].seq == 2) b.fail(i, kStalled, -1);
-    for (Conn& c : b.conns)
-        if (c.fd != -1) close(c.fd);
+
+    // --hold: the replies still under way come back (no new message is sent), so that
+    // `echoed` counts exactly the messages the server echoed since the start (bench/run
+    // divides the server's system calls by it).
+    if (hold)
+        for (int64_t end = now_ns() + 2'000'000'000LL; now_ns() < end;) {
+            bool waiting = false;
+            for (const Conn& c : b.conns)
+                waiting = waiting || c.state == State::Busy;
+            if (!waiting) break;
+            b.poll(100);
+        }
 
     long failed = 0;
     for (long f : b.failed)
@@ -462,7 +530,13 @@ int main(int argc, char* argv[]) {
         "cpus_busy=%.3f events_per_wait=%.1f\n",
         setup_s, client_cpu, server_cpu, server_user, CPU_COUNT(&cpus), busy,
         b.waits ? static_cast<double>(b.events_seen) / static_cast<double>(b.waits) : 0.0);
+    if (hold) printf("HELD echoed=%llu\n", static_cast<unsigned long long>(b.msgs + b.late));
     fflush(stdout);
+    if (hold) {  // bench/run reads the server's memory now, every connection still open
+        wait_line();
+    }
+    for (Conn& c : b.conns)
+        if (c.fd != -1) close(c.fd);
     for (int k = 0; k < kFailureKinds; ++k) {
         if (b.failed[k] == 0) continue;
         int err = b.first_errno[k];
