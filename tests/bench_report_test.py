@@ -224,10 +224,12 @@ class Errors(unittest.TestCase):
         self.assertEqual((done.returncode, done.stdout, done.stderr), (0, usage + "\n", ""))
 
     def test_quick_file_with_free_and_count_rows_only(self):
-        # What bench/run --quick writes: #quick 1, no bound rows, #bound says why.
+        # What bench/run --quick writes: #quick 1, one level (100), one round, no bound rows,
+        # #bound says why.
         need_gnuplot(self)
         with open(SAMPLE, encoding="utf-8") as f:
-            lines = [line for line in f if not line.startswith(("bound", "#bound", "#quick"))]
+            lines = [line for line in f if line.startswith(("#", "mode")) and not line.startswith(("#bound", "#quick"))
+                     or line.split("\t")[0] in ("free", "count") and line.split("\t")[2:4] == ["100", "1"]]
         lines.insert(1, "#quick\t1\n#bound\tnot measured: not root: creating a cgroup needs root\n")
         done = run(self.write("".join(lines)), "--out-dir", self.dir)
         self.assertEqual((done.returncode, done.stderr), (0, ""))
@@ -238,7 +240,19 @@ class Errors(unittest.TestCase):
                       "creating a cgroup needs root.\n", md)
         self.assertIn("- echo_uringserv ≥ 1.4× / 1.2× echo_epollserv msgs/s at 1,000 / 100 connections: "
                       "**not measured** (server-bound mode: not root: creating a cgroup needs root)\n", md)
-        self.assertIn("0.80 vs 2.00 = 0.40× — **met**\n", md)  # count rows still judged
+        self.assertIn("| 100 | echo_uringserv | 120,000 | 900 µs | 1.20× |", md)  # 120,000 / 100,000
+        self.assertIn("1.00 vs 1.80 = 0.56× — **not met**\n", md)  # count rows still judged
+        self.assertIn("at 1,000 connections: not measured\n", md)
+        self.assertTrue(os.path.getsize(os.path.join(self.dir, "models.png")) > 0)
+
+    def test_no_unconstrained_rows(self):
+        # bench/run --quota-only: no free rows, so nothing to plot; the chart says so.
+        need_gnuplot(self)
+        with open(SAMPLE, encoding="utf-8") as f:
+            done = run(self.write("".join(line for line in f if not line.startswith("free"))), "--out-dir", self.dir)
+        self.assertEqual((done.returncode, done.stderr), (0, ""))
+        with open(os.path.join(self.dir, "RESULTS.md"), encoding="utf-8") as f:
+            self.assertIn("## Unconstrained (client-bound on 2 cores)\n\n**Not measured** in this run.\n", f.read())
         self.assertTrue(os.path.getsize(os.path.join(self.dir, "models.png")) > 0)
 
     def test_gnuplot_missing(self):
