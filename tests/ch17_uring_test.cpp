@@ -130,7 +130,7 @@ TEST(Ch17Uring, HundredClientsWhoseMessagesInterleaveEachGetTheirOwnBytes) {
 TEST(Ch17Uring, TenThousandConcurrentConnectionsEchoByteExact) {
     REQUIRE_URING();
     // ThreadSanitizer's shadow memory makes each connection of the test's peer costlier.
-    const int n = std::string(SOCKLAB_SANITIZER) == "thread" ? 2000 : 10000;
+    const int n = harness::sanitizer() == "thread" ? 2000 : 10000;
     if (!harness::raise_nofile(n + 100)) GTEST_SKIP() << "cannot raise RLIMIT_NOFILE here";
     Uring u;
     ASSERT_GT(u.port, 0);
