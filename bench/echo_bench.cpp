@@ -39,8 +39,10 @@
 //     RESULT conns=1000 size=64 seconds=5.000 msgs=642656 msgs_per_s=128528 ...
 // CPU is the use during the measurement; "others" is the rest of the busy time on the CPUs
 // client and server may run on (other processes, interrupt work): more than ~20% means the
-// figures are disturbed.  server_user_cpu: the part of server_cpu spent in user space (utime).
-// Without --server-pid: server_cpu=-1, server_user_cpu=-1, and no server or others.
+// figures are disturbed.  server_cpu: the time every thread of every process of the server
+// ran (schedstat, exact).  server_user_cpu: the part of it spent in user space, in the ratio
+// of the utime and stime clock ticks that fell in the window; -1 ("user ?") with fewer than
+// 10 ticks.  Without --server-pid: server_cpu=-1, server_user_cpu=-1, and no server or others.
 // Exit status 0 if every connection was set up and every byte came back right, else 1.
 #include <dirent.h>
 #include <netinet/in.h>
@@ -73,6 +75,8 @@ constexpr const char* kUsage =
     "[--server-pid PID] [--wait-start] [--idle M] [--hold]";
 constexpr int kMaxEvents = 1024;
 constexpr int kConnectAttempts = 3;
+// Below this many clock ticks (1/100 s each) in a window, the user/kernel split is not given.
+constexpr long kMinTicks = 10;
 
 int64_t now_ns(clockid_t clock = CLOCK_MONOTONIC) {
     timespec ts{};
@@ -80,12 +84,9 @@ int64_t now_ns(clockid_t clock = CLOCK_MONOTONIC) {
     return ts.tv_sec * 1'000'000'000LL + ts.tv_nsec;
 }
 
-// utime + stime of process `pid` in seconds (/proc/PID/stat fields 14 and 15), or -1; its
-// utime alone in *user_s: the time spent in the server's own code, not in the kernel.  Summed
-// over the whole server: the process, the children it has reaped (cutime + cstime, fields 16
-// and 17), and its descendants still alive (found by their parent PID, field 4, in every
-// /proc/N/stat), so a fork-per-client server's work in its children is counted too.
-bool read_stat(long pid, long* ppid, double* cpu_s, double* user_s, bool with_reaped) {
+// One process's /proc/PID/stat: parent PID, utime and stime in clock ticks, and (with_reaped)
+// the children it has reaped, cutime + cstime, folded into them.  False if it is gone.
+bool read_stat(long pid, long* ppid, long* user_ticks, long* all_ticks, bool with_reaped) {
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%ld/stat", pid);
     FILE* f = fopen(path, "r");
@@ -94,17 +95,38 @@ bool read_stat(long pid, long* ppid, double* cpu_s, double* user_s, bool with_re
     fclose(f);
     buf[n] = '\0';
     const char* p = strrchr(buf, ')');  // the command name may contain spaces and ')'
-    unsigned long utime = 0, stime = 0;
-    long cutime = 0, cstime = 0;
-    if (!p || sscanf(p + 2, "%*c %ld %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %ld %ld", ppid,
+    long utime = 0, stime = 0, cutime = 0, cstime = 0;
+    if (!p || sscanf(p + 2, "%*c %ld %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld %ld %ld", ppid,
                      &utime, &stime, &cutime, &cstime) != 5)
         return false;
     if (!with_reaped) cutime = cstime = 0;
-    double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
-    *user_s = static_cast<double>(utime + static_cast<unsigned long>(cutime)) / tick;
-    *cpu_s =
-        static_cast<double>(utime + stime + static_cast<unsigned long>(cutime + cstime)) / tick;
+    *user_ticks = utime + cutime;
+    *all_ticks = utime + stime + cutime + cstime;
     return true;
+}
+
+// The time every thread of process `pid` has run, in seconds: the first field of
+// /proc/PID/task/TID/schedstat (nanoseconds, exact).  utime and stime are only sampled at
+// the timer tick, and a process that runs a few microseconds at a time may never be caught:
+// each of echo_mpserv's 1,000 children read 0 ticks while the server used a whole CPU.
+double run_time_s(long pid) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/task", pid);
+    double total = 0;
+    if (DIR* dir = opendir(path)) {
+        while (dirent* e = readdir(dir)) {
+            if (e->d_name[0] == '.') continue;
+            char stat_path[320];
+            snprintf(stat_path, sizeof stat_path, "/proc/%ld/task/%s/schedstat", pid, e->d_name);
+            if (FILE* f = fopen(stat_path, "r")) {
+                unsigned long long ns = 0;
+                if (fscanf(f, "%llu", &ns) == 1) total += static_cast<double>(ns) / 1e9;
+                fclose(f);
+            }
+        }
+        closedir(dir);
+    }
+    return total;
 }
 
 // Read stdin up to a newline or end of file: a whole line, so that two lines are two signals.
@@ -117,13 +139,27 @@ void wait_line() {
     }
 }
 
-double process_cpu_s(long pid, double* user_s) {
-    long ppid = 0;
-    double total = 0;
-    if (!read_stat(pid, &ppid, &total, user_s, true)) return -1;
+// The CPU a whole server has used: the process, its descendants still alive (found by their
+// parent PID, field 4, in every /proc/N/stat), so a fork-per-client server's work in its
+// children is counted too, and the children it has reaped (cutime + cstime).  run_s is exact
+// (schedstat) but for the reaped ones; the ticks only give the user-space share of a window.
+struct ServerCpu {
+    double run_s = -1;
+    long user_ticks = 0, all_ticks = 0;
+};
+
+ServerCpu server_cpu_now(long pid) {
+    ServerCpu cpu;
+    long ppid = 0, reaped_user = 0, reaped_all = 0;
+    if (!read_stat(pid, &ppid, &reaped_user, &reaped_all, true)) return cpu;
+    long own_user = 0, own_all = 0;
+    read_stat(pid, &ppid, &own_user, &own_all, false);
+    double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+    cpu.run_s = run_time_s(pid) + static_cast<double>(reaped_all - own_all) / tick;
+    cpu.user_ticks = reaped_user;
+    cpu.all_ticks = reaped_all;
     struct Proc {
-        long pid, ppid;
-        double cpu, user;
+        long pid, ppid, user, all;
     };
     std::vector<Proc> procs;
     if (DIR* dir = opendir("/proc")) {
@@ -131,7 +167,7 @@ double process_cpu_s(long pid, double* user_s) {
             char* end;
             long n = strtol(e->d_name, &end, 10);
             Proc pr{n, 0, 0, 0};
-            if (*end == '\0' && n != pid && read_stat(n, &pr.ppid, &pr.cpu, &pr.user, false))
+            if (*end == '\0' && n != pid && read_stat(n, &pr.ppid, &pr.user, &pr.all, false))
                 procs.push_back(pr);
         }
         closedir(dir);
@@ -141,10 +177,11 @@ double process_cpu_s(long pid, double* user_s) {
         for (const Proc& pr : procs)
             if (pr.ppid == tree[i]) {
                 tree.push_back(pr.pid);
-                total += pr.cpu;
-                *user_s += pr.user;
+                cpu.run_s += run_time_s(pr.pid);
+                cpu.user_ticks += pr.user;
+                cpu.all_ticks += pr.all;
             }
-    return total;
+    return cpu;
 }
 
 // CPU time used on the CPUs in `cpus` since boot, in seconds: their time minus their idle and
@@ -466,8 +503,7 @@ int main(int argc, char* argv[]) {
     if (server_pid &&
         sched_getaffinity(static_cast<pid_t>(server_pid), sizeof server_cpus, &server_cpus) == 0)
         CPU_OR(&cpus, &cpus, &server_cpus);
-    double server_user0 = 0, server_user1 = 0;
-    double server0 = server_pid ? process_cpu_s(server_pid, &server_user0) : -1;
+    ServerCpu server0 = server_pid ? server_cpu_now(server_pid) : ServerCpu{};
     double busy0 = cpus_busy_s(cpus, t0);
     for (uint32_t i = 0; i < static_cast<uint32_t>(n_conns); ++i)
         if (b.conns[i].state == State::Ready) b.start_message(i, State::Busy, t0);
@@ -478,9 +514,16 @@ int main(int argc, char* argv[]) {
     double elapsed = static_cast<double>(t1 - t0) / 1e9;
     double client_cpu =
         static_cast<double>(now_ns(CLOCK_PROCESS_CPUTIME_ID) - cpu0) / 1e9 / elapsed;
-    double server_cpu =
-        server0 >= 0 ? (process_cpu_s(server_pid, &server_user1) - server0) / elapsed : -1;
-    double server_user = server0 >= 0 ? (server_user1 - server_user0) / elapsed : -1;
+    double server_cpu = -1, server_user = -1;
+    if (server0.run_s >= 0) {
+        ServerCpu server1 = server_cpu_now(server_pid);
+        server_cpu = (server1.run_s - server0.run_s) / elapsed;
+        // The user share of the ticks that fell in the window; unknown (-1) with too few.
+        long all = server1.all_ticks - server0.all_ticks;
+        if (all >= kMinTicks)
+            server_user = server_cpu * static_cast<double>(server1.user_ticks - server0.user_ticks) /
+                          static_cast<double>(all);
+    }
     double busy = (cpus_busy_s(cpus, t1) - busy0) / elapsed;
     // A connection still waiting for the reply to its first message was starved all along.
     for (uint32_t i = 0; i < b.conns.size(); ++i)
@@ -515,7 +558,13 @@ int main(int argc, char* argv[]) {
         printf("%s%s %ld", k == 0 ? " (" : ", ", kFailureNames[k], b.failed[k]);
     printf("); setup %.2f s; CPU: client %.0f%%", setup_s, client_cpu * 100);
     if (server_cpu >= 0)
-        printf(", server %.0f%% (user %.0f%%)", server_cpu * 100, server_user * 100);
+    {
+        printf(", server %.0f%%", server_cpu * 100);
+        if (server_user >= 0)
+            printf(" (user %.0f%%)", server_user * 100);
+        else
+            printf(" (user ?)");
+    }
     if (server_cpu >= 0) printf(", others %.0f%%", (busy - client_cpu - server_cpu) * 100);
 
     printf(

@@ -222,11 +222,24 @@ TEST(Ch10Wait, WaitpidWithWnohangReturnsZeroWhileTheChildRuns) {
 
 // ---- Signals -------------------------------------------------------------------------------
 
+// True once the demo is blocked in sleep() (glibc: clock_nanosleep), the moment the lesson is
+// about: a signal sent now interrupts that sleep.  Sent between "wait..." and the sleep, the
+// handler would still run at once, except under ThreadSanitizer, which defers a signal that
+// arrives outside a blocking call: in one CI run the SIGINT handler then never printed at all,
+// while the alarms, which arrive during sleep(), were handled.
+bool sleeping(const Process& demo) {
+    return wait_until([&] {
+        long nr = harness::current_syscall(demo.pid());
+        return nr == SYS_clock_nanosleep || nr == SYS_nanosleep;
+    });
+}
+
 // SIGINT from the test (as Ctrl-C would send it) after the first "wait...": the handler
 // runs, the program survives; 1-second alarms end the other sleep(100)s early.
 void sigint_and_short_alarms(const char* program) {
     Process demo(program, {"--alarm", "1"});
     ASSERT_EQ(demo.read_line(), "wait...") << demo.err();  // the handlers are installed
+    ASSERT_TRUE(sleeping(demo));
     demo.signal(SIGINT);
     auto status = demo.finish(Deadline(30s));  // three sleep(100) calls: 300 s if uncut
     ASSERT_TRUE(status) << "still sleeping: " << demo.out();
@@ -235,24 +248,12 @@ void sigint_and_short_alarms(const char* program) {
     const std::string& out = demo.out();
     EXPECT_EQ(count_lines(out, "wait..."), 3u) << out;
     EXPECT_EQ(count_lines(out, "CTRL+C pressed"), 1u) << out;
-    // Only one round can have ended by SIGINT: the alarms ended the others.  (Round 1 ends by
-    // SIGINT, or by the first alarm if SIGINT came just before its sleep() began.)
+    // Only one round can have ended by SIGINT: the alarms ended the others.
     EXPECT_GE(count_lines(out, "Time out!"), 2u) << out;
     size_t early = 0;
     for (const std::string& line : harness::lines(out))
         if (line.starts_with("sleep(100) returned early, ")) ++early;
     EXPECT_EQ(early, 3u) << out;
-}
-
-// True once the demo is blocked in sleep() (glibc: clock_nanosleep), the moment the lesson is
-// about: a signal sent now interrupts that sleep.  Sent between "wait..." and the sleep, the
-// handler would still run at once, except under ThreadSanitizer, which defers a signal that
-// arrives outside a blocking call and runs the handler only when the 100-s sleep() returns.
-bool sleeping(const Process& demo) {
-    return wait_until([&] {
-        long nr = harness::current_syscall(demo.pid());
-        return nr == SYS_clock_nanosleep || nr == SYS_nanosleep;
-    });
 }
 
 // SIGALRM from the test: its default action would end the process; the handler runs instead.
