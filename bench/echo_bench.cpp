@@ -521,7 +521,8 @@ int main(int argc, char* argv[]) {
         // The user share of the ticks that fell in the window; unknown (-1) with too few.
         long all = server1.all_ticks - server0.all_ticks;
         if (all >= kMinTicks)
-            server_user = server_cpu * static_cast<double>(server1.user_ticks - server0.user_ticks) /
+            server_user = server_cpu *
+                          static_cast<double>(server1.user_ticks - server0.user_ticks) /
                           static_cast<double>(all);
     }
     double busy = (cpus_busy_s(cpus, t1) - busy0) / elapsed;
@@ -557,15 +558,14 @@ int main(int argc, char* argv[]) {
     for (int k = 0; k < kFailureKinds; ++k)
         printf("%s%s %ld", k == 0 ? " (" : ", ", kFailureNames[k], b.failed[k]);
     printf("); setup %.2f s; CPU: client %.0f%%", setup_s, client_cpu * 100);
-    if (server_cpu >= 0)
-    {
+    if (server_cpu >= 0) {
         printf(", server %.0f%%", server_cpu * 100);
         if (server_user >= 0)
             printf(" (user %.0f%%)", server_user * 100);
         else
             printf(" (user ?)");
+        printf(", others %.0f%%", (busy - client_cpu - server_cpu) * 100);
     }
-    if (server_cpu >= 0) printf(", others %.0f%%", (busy - client_cpu - server_cpu) * 100);
 
     printf(
         "\nRESULT conns=%ld idle=%ld size=%zu seconds=%.3f msgs=%llu msgs_per_s=%.0f mb_per_s=%.3f "
