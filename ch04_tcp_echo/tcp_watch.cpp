@@ -204,12 +204,6 @@ int main(int argc, char* argv[]) {
     if (bind(sock.get(), reinterpret_cast<sockaddr*>(&where), sizeof where) == -1)
         common::die("bind to lo");
 
-    setvbuf(stdout, nullptr, _IOLBF, 0);  // one line per segment, at once (tests read them)
-    if (port != 0)
-        printf("watching lo port %d\n", port);
-    else
-        printf("watching lo\n");
-
     // Frames wait in the socket's receive buffer until we read them, and on lo each one
     // counts twice (below).  The default (208 KiB) holds one 64 KiB segment each way and little
     // more: ask for 8 MiB — SO_RCVBUFFORCE as root; otherwise SO_RCVBUF, capped by the
@@ -236,6 +230,15 @@ int main(int argc, char* argv[]) {
         if (sigaction(sig, &sa, nullptr) == -1) common::die("sigaction");
     }
     if (sigprocmask(SIG_BLOCK, &stoppers, &while_waiting) == -1) common::die("sigprocmask");
+
+    // Ready only now: a frame that arrives after this line finds the large buffer, gets its
+    // timestamp, and a SIGTERM still prints the counts.  (Printed before the setsockopt()s, a
+    // busy machine let two 100 KB frames meet the default buffer: one was dropped.)
+    setvbuf(stdout, nullptr, _IOLBF, 0);  // one line per segment, at once (tests read them)
+    if (port != 0)
+        printf("watching lo port %d\n", port);
+    else
+        printf("watching lo\n");
 
     std::map<std::tuple<std::string, int, std::string, int>, Flow> flows;
     // Any frame up to 64 KiB (lo's MTU) fits.  A longer one (BIG TCP on lo makes IP packets of
