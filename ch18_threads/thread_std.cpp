@@ -12,12 +12,8 @@
 // Remove the lock_guard line and the first result is wrong again, as in thread4.
 // (std::thread is pthread_create() underneath, join() is pthread_join().)
 //
-// libstdc++ of GCC 12 (Debian 12's), at least, builds std::counting_semaphore on a futex
-// and loses a wake-up (GCC bug 104928): a thread that saw the semaphore free, then lost it
-// to another, may go to sleep on the value "free" and never wake, although the semaphore is
-// free again.  Under ThreadSanitizer 1 run in ~1,700 hung so (the last thread asleep in
-// acquire(), the others done).  thread_std defines _GLIBCXX_USE_POSIX_SEMAPHORE, the
-// library's documented switch, which builds it on a POSIX sem_t (ch18's `semaphore`).
+// std::counting_semaphore is built on sem_t here (_GLIBCXX_USE_POSIX_SEMAPHORE): GCC 12's
+// own futex version can lose a wake-up and hang (GCC bug 104928; README, "Synchronisation").
 #define _GLIBCXX_USE_POSIX_SEMAPHORE 1
 #include <cstdio>
 #include <cstring>
